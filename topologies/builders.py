@@ -1,0 +1,484 @@
+"""Graph builders: one pure function per topology family.
+
+Every builder takes the number of nodes ``n`` first, a required keyword-only ``seed``
+(ignored by the deterministic ones, so all builders share one calling convention),
+validates its arguments before doing any work, and returns a fresh :class:`networkx.Graph`
+whose nodes are the integers ``0 .. n-1``. Random builders always return a connected
+graph: they retry with seeds derived from ``(seed, attempt)`` and raise
+:class:`~topologies.errors.TopologyError` if the parameters are too sparse.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+
+from topologies._checks import (
+    check_choice,
+    check_int,
+    check_probability,
+    check_radius,
+    check_seed,
+)
+from topologies._graphs import canonical, retry_until_connected
+from topologies.errors import TopologyError
+
+__all__ = [
+    "BACKBONES",
+    "clustered_gateways",
+    "complete",
+    "erdos_renyi",
+    "grid",
+    "k_regular",
+    "random_geometric",
+    "ring",
+    "scale_free",
+    "small_world",
+]
+
+#: Backbones accepted by :func:`clustered_gateways`.
+BACKBONES = ("ring", "complete")
+
+
+def ring(n: int, *, seed: int) -> nx.Graph:
+    """Return a cycle: node ``i`` is linked to ``i - 1`` and ``i + 1`` (mod ``n``).
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 3.
+    seed : int
+        Ignored (the ring is deterministic); accepted so every builder is called alike.
+
+    Returns
+    -------
+    networkx.Graph
+        The ``n``-cycle on nodes ``0 .. n-1``.
+
+    Raises
+    ------
+    TopologyError
+        If ``n < 3`` or ``seed`` is not a non-negative integer.
+
+    Examples
+    --------
+    >>> sorted(ring(4, seed=0).edges())
+    [(0, 1), (0, 3), (1, 2), (2, 3)]
+    """
+    n = check_int(n, "n", where="ring", minimum=3)
+    check_seed(seed, where="ring")
+    return canonical(nx.cycle_graph(n))
+
+
+def complete(n: int, *, seed: int) -> nx.Graph:
+    """Return the complete graph: every pair of nodes is linked.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 1.
+    seed : int
+        Ignored (deterministic); accepted so every builder is called alike.
+
+    Returns
+    -------
+    networkx.Graph
+        ``K_n`` on nodes ``0 .. n-1`` with ``n (n - 1) / 2`` edges.
+
+    Raises
+    ------
+    TopologyError
+        If ``n < 1`` or ``seed`` is not a non-negative integer.
+
+    Examples
+    --------
+    >>> complete(5, seed=0).number_of_edges()
+    10
+    """
+    n = check_int(n, "n", where="complete", minimum=1)
+    check_seed(seed, where="complete")
+    return canonical(nx.complete_graph(n))
+
+
+def k_regular(n: int, k: int, *, seed: int) -> nx.Graph:
+    """Return a connected random ``k``-regular graph (every node has degree ``k``).
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 2.
+    k : int
+        Degree of every node: ``1 <= k < n`` and ``n * k`` even. ``k = 1`` is only
+        connected for ``n = 2``.
+    seed : int
+        Non-negative seed; the same seed gives the same graph.
+
+    Returns
+    -------
+    networkx.Graph
+        A connected ``k``-regular graph on nodes ``0 .. n-1``.
+
+    Raises
+    ------
+    TopologyError
+        If an argument is out of range, or no connected graph was drawn (raise ``k``).
+
+    Examples
+    --------
+    >>> g = k_regular(10, 3, seed=1)
+    >>> sorted({d for _, d in g.degree()}), nx.is_connected(g)
+    ([3], True)
+    """
+    where = "k_regular"
+    n = check_int(n, "n", where=where, minimum=2)
+    k = check_int(k, "k", where=where, minimum=1)
+    seed = check_seed(seed, where=where)
+    if k >= n:
+        raise TopologyError(f"{where}: k must be < n={n}, got k={k}; pass k={n - 1} or less")
+    if (n * k) % 2:
+        raise TopologyError(
+            f"{where}: n*k must be even, got n={n}, k={k}; change k to {k + 1} or {k - 1}"
+            if k > 1
+            else f"{where}: n*k must be even, got n={n}, k={k}; pass k=2"
+        )
+    if k == 1 and n > 2:
+        raise TopologyError(
+            f"{where}: k=1 splits n={n} nodes into disjoint pairs, never connected; "
+            "pass k=2 or more"
+        )
+    return canonical(
+        retry_until_connected(
+            lambda s: nx.random_regular_graph(k, n, seed=s),
+            seed=seed,
+            what=f"k_regular(n={n}, k={k})",
+            fix="raise k (k >= 3 is connected almost always)",
+        )
+    )
+
+
+def erdos_renyi(n: int, p: float, *, seed: int) -> nx.Graph:
+    """Return a connected Erdős–Rényi ``G(n, p)`` graph: each pair linked with probability ``p``.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 1.
+    p : float
+        Edge probability in ``[0, 1]``. Connectivity needs ``p`` above about ``ln(n) / n``.
+    seed : int
+        Non-negative seed; the same seed gives the same graph.
+
+    Returns
+    -------
+    networkx.Graph
+        A connected ``G(n, p)`` sample on nodes ``0 .. n-1``.
+
+    Raises
+    ------
+    TopologyError
+        If an argument is out of range, or no connected graph was drawn (raise ``p``).
+
+    Examples
+    --------
+    >>> g = erdos_renyi(20, 0.3, seed=7)
+    >>> g.number_of_nodes(), nx.is_connected(g)
+    (20, True)
+    """
+    where = "erdos_renyi"
+    n = check_int(n, "n", where=where, minimum=1)
+    p = check_probability(p, "p", where=where)
+    seed = check_seed(seed, where=where)
+    threshold = math.log(n) / n
+    fix = f"raise p above about ln(n)/n = {threshold:.3g}"
+    if p == 0.0 and n > 1:
+        raise TopologyError(f"{where}: p=0 gives no edges, never connected for n={n}; {fix}")
+    return canonical(
+        retry_until_connected(
+            lambda s: nx.fast_gnp_random_graph(n, p, seed=s),
+            seed=seed,
+            what=f"erdos_renyi(n={n}, p={p})",
+            fix=fix,
+        )
+    )
+
+
+def small_world(n: int, k: int, p: float, *, seed: int) -> nx.Graph:
+    """Return a connected Watts–Strogatz small-world graph.
+
+    Start from a ring lattice where each node is linked to its ``k`` nearest neighbours
+    (``k / 2`` on each side), then rewire each edge with probability ``p``.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 3.
+    k : int
+        Lattice degree: even, ``2 <= k < n``.
+    p : float
+        Rewiring probability in ``[0, 1]`` (0: ring lattice, 1: nearly random).
+    seed : int
+        Non-negative seed; the same seed gives the same graph.
+
+    Returns
+    -------
+    networkx.Graph
+        A connected small-world graph on nodes ``0 .. n-1`` with ``n * k / 2`` edges.
+
+    Raises
+    ------
+    TopologyError
+        If an argument is out of range, or no connected graph was drawn (raise ``k``).
+
+    Examples
+    --------
+    >>> g = small_world(12, 4, 0.2, seed=3)
+    >>> g.number_of_edges(), nx.is_connected(g)
+    (24, True)
+    """
+    where = "small_world"
+    n = check_int(n, "n", where=where, minimum=3)
+    k = check_int(k, "k", where=where, minimum=2)
+    p = check_probability(p, "p", where=where)
+    seed = check_seed(seed, where=where)
+    if k >= n:
+        limit = n - 1 if (n - 1) % 2 == 0 else n - 2
+        raise TopologyError(f"{where}: k must be < n={n}, got k={k}; pass k={limit} or less")
+    if k % 2:
+        raise TopologyError(
+            f"{where}: k must be even (k/2 neighbours on each side), got k={k}; "
+            f"pass k={k - 1} or k={k + 1}"
+        )
+    return canonical(
+        retry_until_connected(
+            lambda s: nx.watts_strogatz_graph(n, k, p, seed=s),
+            seed=seed,
+            what=f"small_world(n={n}, k={k}, p={p})",
+            fix="raise k or lower p",
+        )
+    )
+
+
+def scale_free(n: int, m: int, *, seed: int) -> nx.Graph:
+    """Return a Barabási–Albert scale-free graph (preferential attachment).
+
+    Each new node links to ``m`` existing nodes chosen with probability proportional to
+    their degree, which yields a few high-degree hubs.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 2.
+    m : int
+        Edges added per new node: ``1 <= m < n``.
+    seed : int
+        Non-negative seed; the same seed gives the same graph.
+
+    Returns
+    -------
+    networkx.Graph
+        A connected graph on nodes ``0 .. n-1`` with ``(n - m) * m`` edges.
+
+    Raises
+    ------
+    TopologyError
+        If an argument is out of range.
+
+    Examples
+    --------
+    >>> g = scale_free(30, 2, seed=0)
+    >>> g.number_of_edges(), nx.is_connected(g)
+    (56, True)
+    """
+    where = "scale_free"
+    n = check_int(n, "n", where=where, minimum=2)
+    m = check_int(m, "m", where=where, minimum=1)
+    seed = check_seed(seed, where=where)
+    if m >= n:
+        raise TopologyError(f"{where}: m must be < n={n}, got m={m}; pass m={n - 1} or less")
+    return canonical(
+        retry_until_connected(
+            lambda s: nx.barabasi_albert_graph(n, m, seed=s),
+            seed=seed,
+            what=f"scale_free(n={n}, m={m})",
+            fix="raise m",
+        )
+    )
+
+
+def _most_square_rows(n: int) -> int:
+    """Return the largest divisor of ``n`` that is at most ``sqrt(n)``."""
+    for rows in range(math.isqrt(n), 0, -1):
+        if n % rows == 0:
+            return rows
+    return 1  # pragma: no cover - the loop always reaches rows = 1
+
+
+def grid(n: int, *, seed: int, rows: int | None = None) -> nx.Graph:
+    """Return a 2-D grid (lattice) of ``rows x cols = n`` nodes.
+
+    Node ``r * cols + c`` sits at row ``r``, column ``c`` and is linked to its up to four
+    horizontal and vertical neighbours.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 1.
+    seed : int
+        Ignored (deterministic); accepted so every builder is called alike.
+    rows : int or None, optional
+        Number of rows; must divide ``n``. ``None`` picks the most square shape
+        (a prime ``n`` gives a ``1 x n`` line).
+
+    Returns
+    -------
+    networkx.Graph
+        The grid on nodes ``0 .. n-1``.
+
+    Raises
+    ------
+    TopologyError
+        If ``n < 1`` or ``rows`` does not divide ``n``.
+
+    Examples
+    --------
+    >>> g = grid(6, seed=0)
+    >>> sorted(g.edges())
+    [(0, 1), (0, 3), (1, 2), (1, 4), (2, 5), (3, 4), (4, 5)]
+    >>> grid(6, seed=0, rows=1).number_of_edges()
+    5
+    """
+    where = "grid"
+    n = check_int(n, "n", where=where, minimum=1)
+    check_seed(seed, where=where)
+    if rows is None:
+        rows = _most_square_rows(n)
+    else:
+        rows = check_int(rows, "rows", where=where, minimum=1)
+        if n % rows:
+            divisors = [d for d in range(1, n + 1) if n % d == 0]
+            raise TopologyError(
+                f"{where}: rows must divide n={n}, got rows={rows}; "
+                f"pass one of {divisors} or leave rows unset"
+            )
+    cols = n // rows
+    lattice = nx.grid_2d_graph(rows, cols)
+    graph = nx.relabel_nodes(lattice, {(r, c): r * cols + c for r, c in lattice.nodes})
+    return canonical(graph)
+
+
+def random_geometric(n: int, radius: float, *, seed: int) -> nx.Graph:
+    """Return a connected random geometric graph: IoT devices with a radio range.
+
+    Nodes are dropped uniformly in the unit square; two nodes are linked when their
+    Euclidean distance is at most ``radius``.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes, at least 1.
+    radius : float
+        Radio range in unit-square lengths, ``> 0``. Connectivity needs ``radius``
+        above about ``sqrt(ln(n) / (pi n))``.
+    seed : int
+        Non-negative seed; the same seed gives the same graph.
+
+    Returns
+    -------
+    networkx.Graph
+        A connected graph on nodes ``0 .. n-1``; node attribute ``pos`` is an
+        ``(x, y)`` tuple of floats in ``[0, 1]``.
+
+    Raises
+    ------
+    TopologyError
+        If an argument is out of range, or no connected graph was drawn (raise ``radius``).
+
+    Examples
+    --------
+    >>> g = random_geometric(30, 0.4, seed=2)
+    >>> nx.is_connected(g), len(g.nodes[0]["pos"])
+    (True, 2)
+    """
+    where = "random_geometric"
+    n = check_int(n, "n", where=where, minimum=1)
+    radius = check_radius(radius, "radius", where=where)
+    seed = check_seed(seed, where=where)
+    threshold = math.sqrt(math.log(max(n, 2)) / (math.pi * n))
+    graph = retry_until_connected(
+        lambda s: nx.random_geometric_graph(n, radius, seed=s),
+        seed=seed,
+        what=f"random_geometric(n={n}, radius={radius})",
+        fix=f"raise radius above about sqrt(ln(n)/(pi n)) = {threshold:.3g}",
+    )
+    for v, pos in graph.nodes(data="pos"):
+        graph.nodes[v]["pos"] = (float(pos[0]), float(pos[1]))
+    return canonical(graph)
+
+
+def clustered_gateways(n: int, gateways: int, *, seed: int, backbone: str = "ring") -> nx.Graph:
+    """Return an IoT edge topology: star clusters of devices around linked gateways.
+
+    Nodes ``0 .. gateways-1`` are gateways joined by a backbone; every other node is a
+    device attached to the gateway nearest to it. All positions are drawn uniformly in
+    the unit square from ``seed``, so the assignment is deterministic.
+
+    Parameters
+    ----------
+    n : int
+        Total number of nodes (gateways plus devices), at least 1.
+    gateways : int
+        Number of gateways, ``1 <= gateways <= n``.
+    seed : int
+        Non-negative seed for the positions.
+    backbone : {"ring", "complete"}, optional
+        How gateways are linked: a cycle (a single edge for 2 gateways) or all pairs.
+
+    Returns
+    -------
+    networkx.Graph
+        A connected graph on nodes ``0 .. n-1``. Node attributes: ``role``
+        (``"gateway"`` or ``"device"``) and ``pos`` (``(x, y)`` floats in ``[0, 1]``).
+
+    Raises
+    ------
+    TopologyError
+        If an argument is out of range or ``backbone`` is unknown.
+
+    Examples
+    --------
+    >>> g = clustered_gateways(10, 3, seed=0)
+    >>> [g.nodes[v]["role"] for v in (0, 2, 3)]
+    ['gateway', 'gateway', 'device']
+    >>> all(g.degree(v) == 1 for v in range(3, 10)), nx.is_connected(g)
+    (True, True)
+    """
+    where = "clustered_gateways"
+    n = check_int(n, "n", where=where, minimum=1)
+    gateways = check_int(gateways, "gateways", where=where, minimum=1)
+    seed = check_seed(seed, where=where)
+    backbone = check_choice(backbone, "backbone", where=where, choices=BACKBONES)
+    if gateways > n:
+        raise TopologyError(
+            f"{where}: gateways must be <= n={n}, got gateways={gateways}; "
+            f"pass gateways={n} or less, or raise n"
+        )
+    positions = np.random.default_rng(seed).random((n, 2))
+    if backbone == "complete":
+        graph = nx.complete_graph(gateways)
+    else:  # a cycle; one or two gateways get a single node or a single edge
+        graph = nx.cycle_graph(gateways) if gateways >= 3 else nx.path_graph(gateways)
+    for v in range(n):
+        graph.add_node(
+            v,
+            role="gateway" if v < gateways else "device",
+            pos=(float(positions[v, 0]), float(positions[v, 1])),
+        )
+    if n > gateways:
+        devices = positions[gateways:]
+        distances = np.linalg.norm(devices[:, None, :] - positions[None, :gateways, :], axis=2)
+        nearest = np.argmin(distances, axis=1)
+        for offset, gateway in enumerate(nearest):
+            graph.add_edge(gateways + offset, int(gateway))
+    return canonical(graph)
