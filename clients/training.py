@@ -1,0 +1,154 @@
+"""Local training and seed distillation: the two things a peer does with its own data.
+
+Both take an explicit ``torch.Generator`` for every random choice (batch order, sampling of
+reference batches) so a peer's results depend only on its own seed stream, never on what
+other peers did before it in the same process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "DistillConfig",
+    "TrainConfig",
+    "distil",
+    "logits_of",
+    "train_supervised",
+]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a main model is trained on local data.
+
+    Attributes
+    ----------
+    epochs
+        Passes over the local training set per training round.
+    batch_size
+        Samples per optimiser step.
+    lr
+        Adam learning rate.
+    weight_decay
+        L2 penalty (Adam's ``weight_decay``).
+    """
+
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 0.01
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """How a seed model is distilled from a main model on the reference set.
+
+    Attributes
+    ----------
+    steps
+        Optimiser steps (each on a batch sampled with replacement from the reference set).
+    batch_size
+        Reference samples per step.
+    lr
+        Adam learning rate.
+    temperature
+        Softening temperature ``T`` of the KL loss (the HDUS authors use 3 to 9).
+    """
+
+    steps: int = 200
+    batch_size: int = 128
+    lr: float = 0.01
+    temperature: float = 3.0
+
+
+def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def train_supervised(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    config: TrainConfig,
+    *,
+    generator: torch.Generator,
+) -> float:
+    """Train ``model`` in place with cross-entropy on ``(x, y)``; return the last epoch's mean loss.
+
+    A fresh Adam optimiser is used per call, so a call's result depends only on the model's
+    weights, the data and ``generator`` (which fixes the batch order).
+    """
+    xt, yt = _as_tensor(x).float(), _as_tensor(y).long()
+    n = xt.shape[0]
+    if n == 0:
+        return float("nan")
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    model.train()
+    last = float("nan")
+    for _ in range(config.epochs):
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            idx = order[start : start + config.batch_size]
+            optimiser.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xt[idx]), yt[idx])
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(idx)
+        last = total / n
+    model.eval()
+    return last
+
+
+@torch.no_grad()
+def logits_of(
+    model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 4096
+) -> torch.Tensor:
+    """Return ``model``'s logits on ``x`` in eval mode, computed in batches."""
+    model.eval()
+    xt = _as_tensor(x).float()
+    if xt.shape[0] <= batch_size:
+        return model(xt)
+    return torch.cat([model(xt[i : i + batch_size]) for i in range(0, xt.shape[0], batch_size)])
+
+
+def distil(
+    student: nn.Module,
+    teacher_logits: torch.Tensor,
+    reference_x: np.ndarray | torch.Tensor,
+    config: DistillConfig,
+    *,
+    generator: torch.Generator,
+) -> float:
+    """Distil ``student`` in place towards ``teacher_logits`` on the reference inputs.
+
+    Loss: ``KL(softmax(teacher / T) || softmax(student / T))`` (batch mean), as in the HDUS
+    authors' code. The reference set is public, so the student sees no private sample: only
+    the teacher's outputs carry the teacher's data. Returns the final step's loss.
+    """
+    xt = _as_tensor(reference_x).float()
+    n = xt.shape[0]
+    temperature = config.temperature
+    targets = F.softmax(teacher_logits / temperature, dim=1)
+    optimiser = torch.optim.Adam(student.parameters(), lr=config.lr)
+    student.train()
+    last = float("nan")
+    batch = min(config.batch_size, n)
+    for _ in range(config.steps):
+        idx = torch.randint(0, n, (batch,), generator=generator)
+        optimiser.zero_grad(set_to_none=True)
+        log_p = F.log_softmax(student(xt[idx]) / temperature, dim=1)
+        loss = F.kl_div(log_p, targets[idx], reduction="batchmean")
+        loss.backward()
+        optimiser.step()
+        last = loss.item()
+    student.eval()
+    return last

@@ -1,0 +1,224 @@
+"""The ``hdus-sim`` command line: run a scenario, verify a run, validate a file, list models."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clients.errors import ClientsError
+from hdus_sim.errors import HdusError
+from topologies.errors import TopologyError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Simulate, deploy and test decentralized machine unlearning (HDUS) at the IoT edge.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+USER_ERRORS = (HdusError, ClientsError, TopologyError)
+
+
+def _parse_sets(sets: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in sets:
+        if "=" not in item:
+            raise typer.BadParameter(
+                f"--set {item!r}: write it as field.path=value, e.g. peers.rho=0.7"
+            )
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return "nan" if x != x else f"{x:.3f}"
+    return str(x)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
+        "runs/latest"
+    ),
+    set_: Annotated[list[str], typer.Option("--set", help="Override a field: path=value.")] = [],  # noqa: B006
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run SCENARIO and write metrics, events, predictions and a plot to --out."""
+    from hdus_sim.outputs import write_run
+    from hdus_sim.scenario import load_scenario, with_overrides
+    from hdus_sim.simulation import Simulation
+
+    sc = load_scenario(scenario)
+    if set_:
+        sc = with_overrides(sc, _parse_sets(set_))
+    sim = Simulation(sc)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(f"{sc.name}: building", total=sc.rounds + sc.effective_settle_rounds)
+        sim.build()
+        bar.update(task, description=f"{sc.name}: rounds")
+        sim.progress = lambda done, total: bar.update(task, completed=done)
+        sim.run()
+    path = write_run(sim, out)
+    summary = sim.summary()
+    table = Table(
+        title=f"{sc.name}: mean accuracy over {len(summary['online_at_end'])} surviving peers"
+    )
+    table.add_column("test set")
+    for col in ("main only", "seeds only", "ensemble"):
+        table.add_column(col, justify="right")
+    acc = summary["final_accuracy"]
+    for split in ("local", "global"):
+        table.add_row(split, *(_fmt(acc[f"{split}_{p}"]) for p in ("main", "seeds", "ensemble")))
+    console.print(table)
+    if summary["departures"]:
+        dep = Table(title="departures and seed removal")
+        for col in (
+            "peer",
+            "epoch",
+            "kind",
+            "round",
+            "holders",
+            "removed after (rounds)",
+            "wall (ms)",
+        ):
+            dep.add_column(col, justify="right")
+        for d in summary["departures"]:
+            ms = None if d["latency_s"] is None else d["latency_s"] * 1000
+            dep.add_row(
+                *(
+                    _fmt(v)
+                    for v in (
+                        d["peer"],
+                        d["epoch"],
+                        d["kind"],
+                        d["round"],
+                        len(d["holders_at_start"]),
+                        d["latency_rounds"],
+                        ms,
+                    )
+                )
+            )
+        console.print(dep)
+    console.print(
+        f"wall time {summary['wall_s']:.1f} s; results in [bold]{path}[/] "
+        f"(summary.json, metrics.jsonl, events.jsonl, predictions.npz, accuracy.png); "
+        f"check them with: hdus-sim verify {path}"
+    )
+
+
+@app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hdus-sim run`.")],
+    oracle: Annotated[
+        bool, typer.Option(help="Re-run the retrain oracle for every departure.")
+    ] = True,
+) -> None:
+    """Re-check lineage and the retrain oracle for every leave and crash; exit 1 on failure."""
+    from hdus_sim.verify import verify_run
+
+    report = verify_run(run_dir, oracle=oracle, progress=lambda msg: console.print(f"[dim]{msg}"))
+    table = Table(title=f"verification of {run_dir}")
+    for col in ("peer", "epoch", "kind", "round", "lineage", "oracle", "verdict", "why"):
+        table.add_column(col)
+    for e in report.events:
+        oracle_cell = (
+            "skipped" if e.oracle_ok is None else ("identical" if e.oracle_ok else "DIFFERS")
+        )
+        style = "red" if e.verdict == "FAIL" else "green"
+        table.add_row(
+            str(e.peer),
+            str(e.epoch),
+            e.kind,
+            str(e.round),
+            "clean" if e.lineage_ok else "HELD",
+            oracle_cell,
+            f"[{style}]{e.verdict}[/]",
+            e.explain(),
+        )
+    console.print(table)
+    if not report.events:
+        console.print("no departure in this run: nothing to verify")
+    if report.passed:
+        console.print(
+            f"[green]PASS[/]: {len(report.events)} event(s) verified; wrote {run_dir}/verify.json"
+        )
+    else:
+        failed = [e for e in report.events if e.verdict == "FAIL"]
+        for e in failed:
+            err_console.print(
+                f"[red]FAIL[/] {e.kind} of peer {e.peer} (epoch {e.epoch}): {e.explain()}"
+            )
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Validate SCENARIO and print its resolved form."""
+    from hdus_sim.scenario import load_scenario, scenario_to_dict
+
+    sc = load_scenario(scenario)
+    console.print(yaml.safe_dump(scenario_to_dict(sc), sort_keys=False))
+    console.print(
+        f"[green]valid[/]: {len(sc.all_peer_ids)} peers, {sc.rounds} rounds, "
+        f"{len(sc.events)} events"
+    )
+
+
+@app.command()
+def models(
+    dataset: Annotated[str, typer.Option(help="Dataset whose input shape to use.")] = "digits",
+) -> None:
+    """List the model zoo with parameter counts for a dataset's input shape."""
+    from clients.models import describe_architectures
+
+    shapes = {
+        "digits": ((1, 8, 8), 10),
+        "mnist": ((1, 28, 28), 10),
+        "fashion_mnist": ((1, 28, 28), 10),
+        "cifar10": ((3, 32, 32), 10),
+        "uci_har": ((561,), 6),
+        "synthetic": ((32,), 10),
+    }
+    if dataset not in shapes:
+        raise typer.BadParameter(f"unknown dataset {dataset!r}; choose one of {sorted(shapes)}")
+    shape, classes = shapes[dataset]
+    table = Table(title=f"model zoo for {dataset} inputs {shape}")
+    for col in ("architecture", "role", "parameters"):
+        table.add_column(col)
+    for info in describe_architectures(shape, classes):
+        table.add_row(info.name, info.role, f"{info.parameters:,}")
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning user errors into a clear message and exit code 2."""
+    try:
+        app()
+    except USER_ERRORS as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

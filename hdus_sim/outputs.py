@@ -1,0 +1,109 @@
+"""Writing and reading a run directory.
+
+A run directory holds everything ``hdus-sim verify`` needs to re-check the run:
+
+=================== ==========================================================
+``scenario.yaml``   the resolved scenario (every default filled in)
+``metrics.jsonl``   one row per round and online peer (accuracies, messages)
+``rounds.jsonl``    one summary row per round (means, messages, bytes)
+``events.jsonl``    applied events, crash detections, removal completions
+``summary.json``    headline figures, departures with removal latency
+``holdings.json``   each surviving peer's held seeds, lineage and tombstones
+``predictions.npz`` each surviving peer's final ensemble scores on the probe set
+``accuracy.png``    mean accuracy over rounds, events marked
+=================== ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from hdus_sim.errors import RunError, VerificationError
+
+__all__ = ["RUN_FILES", "read_run", "write_json", "write_jsonl", "write_run"]
+
+RUN_FILES = ("scenario.yaml", "summary.json", "holdings.json", "predictions.npz")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON (NaN written as ``null``)."""
+    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write one JSON object per line."""
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(_clean(row)) + "\n")
+
+
+def prepare_dir(out: str | Path, *, overwrite: bool = True) -> Path:
+    """Create the output directory; refuse a path that is a file."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"output path {path} exists and is not a directory; choose another --out")
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise RunError(f"output directory {path} is not empty; choose another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_run(sim: Any, out: str | Path) -> Path:
+    """Write a finished (or partial) :class:`~hdus_sim.simulation.Simulation` to ``out``."""
+    from hdus_sim.plots import plot_accuracy
+    from hdus_sim.scenario import scenario_to_dict
+
+    path = prepare_dir(out)
+    (path / "scenario.yaml").write_text(
+        yaml.safe_dump(scenario_to_dict(sim.scenario), sort_keys=False)
+    )
+    write_jsonl(path / "metrics.jsonl", sim.metrics)
+    write_jsonl(path / "rounds.jsonl", sim.rounds)
+    write_jsonl(path / "events.jsonl", sim.events)
+    write_json(path / "summary.json", sim.summary())
+    write_json(path / "holdings.json", sim.runtime.holdings())
+    preds = sim.predictions()
+    np.savez_compressed(path / "predictions.npz", **{str(pid): v for pid, v in preds.items()})
+    plot_accuracy(sim.rounds, sim.events, path / "accuracy.png", title=sim.scenario.name)
+    return path
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """Read what ``verify`` needs from a run directory, with a clear error for a missing file."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise VerificationError(f"run directory {path} does not exist; pass the --out of a run")
+    missing = [f for f in RUN_FILES if not (path / f).is_file()]
+    if missing:
+        raise VerificationError(
+            f"run directory {path} lacks {', '.join(missing)}; "
+            f"re-run `hdus-sim run SCENARIO --out {path}`"
+        )
+    with np.load(path / "predictions.npz") as npz:
+        predictions = {int(k): npz[k] for k in npz.files}
+    return {
+        "scenario": yaml.safe_load((path / "scenario.yaml").read_text()),
+        "summary": json.loads((path / "summary.json").read_text()),
+        "holdings": {
+            int(k): v for k, v in json.loads((path / "holdings.json").read_text()).items()
+        },
+        "predictions": predictions,
+    }

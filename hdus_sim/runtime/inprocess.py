@@ -1,0 +1,214 @@
+"""The in-process runtime: every peer in this Python process, messages as plain records.
+
+Delivery is a FIFO queue drained to quiescence after each protocol step, so a seed relayed
+``k`` hops arrives within the round it was sent. Messages to a peer that is gone are counted
+as lost. Seed logits on the global test set are cached per seed version: every holder of a
+seed would compute the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from clients.ensemble import combine
+from clients.messages import DataOwner, SeedMessage
+from clients.peer import Envelope, Peer
+from clients.training import logits_of
+from hdus_sim.errors import RunError
+from hdus_sim.runtime.base import DeliveryStats, DropListener, PeerSpec
+
+__all__ = ["InProcessRuntime"]
+
+
+def _accuracy(scores: torch.Tensor | None, y: torch.Tensor) -> float:
+    if scores is None or y.numel() == 0:
+        return float("nan")
+    return float((scores.argmax(dim=1) == y).float().mean())
+
+
+class InProcessRuntime:
+    """Peers as plain objects in one process.
+
+    Parameters
+    ----------
+    factory
+        Builds a :class:`~clients.peer.Peer` from a :class:`PeerSpec`.
+    global_x, global_y
+        The global test set (also the probe set for the oracle).
+    on_drop
+        Called whenever a holder drops a seed (for removal latency).
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[PeerSpec], Peer],
+        global_x: torch.Tensor,
+        global_y: torch.Tensor,
+        on_drop: DropListener | None = None,
+    ) -> None:
+        self.factory = factory
+        self.global_x = global_x
+        self.global_y = global_y
+        self.on_drop = on_drop
+        self.peers: dict[int, Peer] = {}
+        self.stats = DeliveryStats()
+        self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def peer(self, peer_id: int) -> Peer:
+        """The running peer ``peer_id``; a clear error if it is not online."""
+        if peer_id not in self.peers:
+            raise RunError(f"peer {peer_id} is not online; online peers: {sorted(self.peers)}")
+        return self.peers[peer_id]
+
+    def spawn(self, spec: PeerSpec) -> None:
+        """Create a peer (it trains in the next training step)."""
+        if spec.peer_id in self.peers:
+            raise RunError(f"peer {spec.peer_id} is already online")
+        self.peers[spec.peer_id] = self.factory(spec)
+
+    def retire(self, peer_id: int, *, graceful: bool, now: int) -> None:
+        """Remove a peer; a graceful leaver first sends its leave notices."""
+        peer = self.peer(peer_id)
+        if graceful:
+            self._deliver(peer_id, peer.leave_notices(), now)
+        del self.peers[peer_id]
+
+    def link(self, a: int, b: int, now: int) -> None:
+        """Connect two online peers; each sends the other its seed (and relayable seeds)."""
+        pa, pb = self.peer(a), self.peer(b)
+        out_a = pa.add_neighbor(b, now)
+        out_b = pb.add_neighbor(a, now)
+        self._deliver(a, out_a, now)
+        self._deliver(b, out_b, now)
+
+    def unlink(self, a: int, b: int) -> None:
+        """Disconnect two online peers (held seeds are kept)."""
+        self.peer(a).remove_neighbor(b)
+        self.peer(b).remove_neighbor(a)
+
+    def online(self) -> list[int]:
+        """Ids of online peers, sorted."""
+        return sorted(self.peers)
+
+    def close(self) -> None:
+        """Drop every peer."""
+        self.peers.clear()
+        self._seed_cache.clear()
+
+    # ------------------------------------------------------------------ delivery
+    def _count(self, src: int, env: Envelope) -> None:
+        self.stats.sent[src] += 1
+        self.stats.bytes_sent[src] += env.message.nbytes
+
+    def _deliver(self, src: int, envelopes: list[Envelope], now: int) -> None:
+        queue: deque[tuple[int, Envelope]] = deque((src, e) for e in envelopes)
+        while queue:
+            sender, env = queue.popleft()
+            self._count(sender, env)
+            receiver = self.peers.get(env.dst)
+            if receiver is None:
+                self.stats.lost += 1
+                continue
+            reaction = receiver.receive(env.message, now)
+            if not reaction.accepted:
+                self.stats.refused[reaction.reason.split(" ")[0]] += 1
+            self._report_drops(env.dst, reaction.dropped, now)
+            queue.extend((env.dst, e) for e in reaction.outgoing)
+
+    def _report_drops(self, holder: int, dropped: list[DataOwner], now: int) -> None:
+        if self.on_drop is not None:
+            for key in dropped:
+                self.on_drop(holder, key, now)
+
+    # ------------------------------------------------------------------ protocol steps
+    def train_round(self, now: int) -> list[int]:
+        """Train every peer with budget left (sorted id order); announce new seeds."""
+        changed = [pid for pid in self.online() if self.peers[pid].train_round()]
+        for pid in changed:
+            self._deliver(pid, self.peers[pid].announce_seed(), now)
+        return changed
+
+    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner]]:
+        """Exchange heartbeats, then detect crashes; returns ``(detector, crashed owner)`` pairs."""
+        for pid in self.online():
+            self._deliver(pid, self.peers[pid].heartbeats(now), now)
+        detections: list[tuple[int, DataOwner]] = []
+        for pid in self.online():
+            peer = self.peers.get(pid)
+            if peer is None:
+                continue
+            crashed, out, dropped = peer.detect_crashes(now)
+            detections += [(pid, key) for key in crashed]
+            self._report_drops(pid, dropped, now)
+            self._deliver(pid, out, now)
+        return detections
+
+    def send_raw(self, src: int, dst: int, message: SeedMessage, now: int) -> None:
+        """Deliver one hand-made message (tests and fault hooks use this)."""
+        self._deliver(src, [Envelope(dst, message)], now)
+
+    # ------------------------------------------------------------------ observation
+    def _global_seed_logits(self, peer: Peer) -> dict[DataOwner, torch.Tensor]:
+        out: dict[DataOwner, torch.Tensor] = {}
+        for key, held in sorted(peer.held.items()):
+            cache_key = (key, held.record.version, held.record.digest)
+            if cache_key not in self._seed_cache:
+                self._seed_cache[cache_key] = logits_of(peer.seed_modules()[key], self.global_x)
+            out[key] = self._seed_cache[cache_key]
+        return out
+
+    def evaluate(self, now: int) -> list[dict[str, Any]]:
+        """Accuracy of main-only, seeds-only and ensemble on local and global test, per peer."""
+        rows: list[dict[str, Any]] = []
+        for pid in self.online():
+            peer = self.peers[pid]
+            local_x = torch.from_numpy(np.ascontiguousarray(peer.data.test_x)).float()
+            local_y = torch.from_numpy(np.ascontiguousarray(peer.data.test_y)).long()
+            row: dict[str, Any] = {
+                "round": now,
+                "peer": pid,
+                "epoch": peer.epoch,
+                "device": peer.config.device,
+                "held_seeds": len(peer.held),
+                "neighbors": len(peer.neighbors),
+            }
+            for split, x, y, seeds in (
+                ("local", local_x, local_y, None),
+                ("global", self.global_x, self.global_y, self._global_seed_logits(peer)),
+            ):
+                main = logits_of(peer.main, x)
+                if seeds is None:
+                    seeds = {k: logits_of(m, x) for k, m in peer.seed_modules().items()}
+                ens = combine(main, seeds, rho=peer.config.rho, mode=peer.config.combine)
+                row[f"{split}_main"] = _accuracy(main, y)
+                row[f"{split}_seeds"] = _accuracy(peer.seeds_only(seeds), y)
+                row[f"{split}_ensemble"] = _accuracy(ens, y)
+            rows.append(row)
+        return rows
+
+    def predict_probe(self) -> dict[int, np.ndarray]:
+        """Each online peer's ensemble scores on the probe (global test) inputs."""
+        return {pid: self.peers[pid].predict(self.global_x).numpy() for pid in self.online()}
+
+    def holdings(self) -> dict[int, dict[str, Any]]:
+        """Each online peer's epoch, held seeds with lineage, tombstones and total lineage."""
+        return {
+            pid: {
+                "epoch": p.epoch,
+                "device": p.config.device,
+                "held": {f"{k[0]}:{k[1]}": v for k, v in p.holdings().items()},
+                "lineage": sorted(p.lineage()),
+                "tombstones": sorted(p.tombstones),
+            }
+            for pid, p in sorted(self.peers.items())
+        }
+
+    def holders_of(self, owner: DataOwner) -> set[int]:
+        """Online peers that hold a seed of ``owner``."""
+        return {pid for pid, p in self.peers.items() if owner in p.held}

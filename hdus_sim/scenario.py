@@ -1,0 +1,374 @@
+"""The scenario schema (YAML or dict), validated once with errors that name the field and the fix.
+
+A scenario fixes everything about a run: one ``seed`` derives every random stream (data
+split, graph, model initialisation, batch order, churn), so the same file gives the same run.
+See ``scenarios/quickstart.yaml`` for a commented example.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clients.datasets import DATASETS
+from clients.models import MAIN_ARCHITECTURES, SEED_ARCHITECTURES
+from clients.partition import SCHEMES
+from hdus_sim.errors import ScenarioError
+from topologies import BUILDERS, build
+from topologies.errors import TopologyError
+
+__all__ = ["Event", "Scenario", "load_scenario", "scenario_to_dict"]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+
+
+class DatasetSpec(BaseModel):
+    """Where the data comes from: ``digits`` (bundled), ``synthetic``, or files under ``root``."""
+
+    model_config = _STRICT
+    name: str = "digits"
+    root: str | None = None
+    synthetic_samples: PosInt | None = None
+    synthetic_dim: PosInt = 32
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in DATASETS:
+            raise ValueError(f"unknown dataset {v!r}; choose one of {list(DATASETS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _needs(self) -> DatasetSpec:
+        if self.name == "synthetic" and self.synthetic_samples is None:
+            raise ValueError("dataset 'synthetic' needs synthetic_samples (e.g. 20000)")
+        if self.name not in ("digits", "synthetic") and self.root is None:
+            raise ValueError(f"dataset {self.name!r} is read from local files: set dataset.root")
+        return self
+
+
+class ReferenceSpec(BaseModel):
+    """The public reference set every peer distils on, held out from all peers' data."""
+
+    model_config = _STRICT
+    source: Literal["public", "synthetic"] = "public"
+    size: Annotated[float, Field(gt=0)] = 0.15
+
+
+class PartitionSpec(BaseModel):
+    """How the data is split among peers, and the held-out reference and global test sets."""
+
+    model_config = _STRICT
+    scheme: str = "class_drop"
+    alpha: Annotated[float, Field(gt=0)] = 0.5
+    classes_dropped: NonNegInt = 2
+    quantity_sigma: Annotated[float, Field(gt=0)] = 1.0
+    reference: ReferenceSpec = ReferenceSpec()
+    global_test_size: Annotated[float, Field(gt=0)] = 0.15
+    local_test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+
+    @field_validator("scheme")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SCHEMES:
+            raise ValueError(f"unknown partition scheme {v!r}; choose one of {list(SCHEMES)}")
+        return v
+
+
+class TopologySpec(BaseModel):
+    """The initial graph over the initial peers: a builder name and its parameters."""
+
+    model_config = _STRICT
+    kind: str = "small_world"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in BUILDERS:
+            raise ValueError(f"unknown topology {v!r}; choose one of {sorted(BUILDERS)}")
+        return v
+
+
+class DynamicsSpec(BaseModel):
+    """How the graph changes: how a joining peer attaches and how a leave is repaired."""
+
+    model_config = _STRICT
+    attach: Literal["random", "preferential", "nearest"] = "random"
+    attach_k: PosInt = 2
+    repair: Literal["none", "reconnect_neighbors", "ring_bridge"] = "reconnect_neighbors"
+
+
+class PeersSpec(BaseModel):
+    """The initial peers, their device mix and the ensemble's mixing weight."""
+
+    model_config = _STRICT
+    initial: Annotated[int, Field(ge=2)]
+    devices: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"sensor": 1.0, "phone": 1.0, "gateway": 1.0}
+    )
+    rho: Annotated[float, Field(ge=0, le=1)] = 0.5
+    combine: Literal["logits", "probs"] = "probs"
+
+    @field_validator("devices")
+    @classmethod
+    def _known(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("give at least one device class, e.g. {sensor: 1}")
+        for name in v:
+            if name not in MAIN_ARCHITECTURES:
+                raise ValueError(
+                    f"unknown device class {name!r}; choose from {sorted(MAIN_ARCHITECTURES)}"
+                )
+        return v
+
+
+class TrainingSpec(BaseModel):
+    """Local training of main models: ``local_epochs`` per round for ``train_rounds`` rounds."""
+
+    model_config = _STRICT
+    local_epochs: PosInt = 5
+    train_rounds: PosInt = 3
+    batch_size: PosInt = 32
+    lr: Annotated[float, Field(gt=0)] = 0.01
+
+
+class SeedModelSpec(BaseModel):
+    """The shared seed architecture and its distillation on the reference set."""
+
+    model_config = _STRICT
+    arch: str = "seed_mlp"
+    distill_steps: PosInt = 200
+    batch_size: PosInt = 128
+    lr: Annotated[float, Field(gt=0)] = 0.01
+    temperature: Annotated[float, Field(gt=0)] = 3.0
+
+    @field_validator("arch")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SEED_ARCHITECTURES:
+            raise ValueError(
+                f"unknown seed architecture {v!r}; choose one of {sorted(SEED_ARCHITECTURES)}"
+            )
+        return v
+
+
+class ExchangeSpec(BaseModel):
+    """Seed exchange: hops a seed travels; rounds of silence before a crash is declared."""
+
+    model_config = _STRICT
+    relay_hops: PosInt = 1
+    heartbeat_timeout: PosInt = 2
+
+
+class RuntimeSpec(BaseModel):
+    """Where peers run. ``inprocess``: all in this Python process, messages as plain records."""
+
+    model_config = _STRICT
+    kind: Literal["inprocess"] = "inprocess"
+    torch_threads: PosInt = 1
+
+
+class DebugSpec(BaseModel):
+    """Test hooks that deliberately break the protocol (negative controls for ``verify``)."""
+
+    model_config = _STRICT
+    keep_dropped_seeds: list[int] = Field(default_factory=list)
+
+
+class Event(BaseModel):
+    """A scripted event at the start of round ``at``: a peer joins, leaves, or crashes."""
+
+    model_config = _STRICT
+    at: NonNegInt
+    kind: Literal["join", "leave", "crash"]
+    peer: NonNegInt
+    device: str | None = None
+
+    @model_validator(mode="after")
+    def _device(self) -> Event:
+        if self.device is not None:
+            if self.kind != "join":
+                raise ValueError(f"only a join takes a device, not a {self.kind}")
+            if self.device not in MAIN_ARCHITECTURES:
+                raise ValueError(
+                    f"unknown device class {self.device!r}; "
+                    f"choose from {sorted(MAIN_ARCHITECTURES)}"
+                )
+        return self
+
+
+class Scenario(BaseModel):
+    """A whole run, validated. Build it with :func:`load_scenario`."""
+
+    model_config = _STRICT
+    name: str = "scenario"
+    description: str = ""
+    seed: int
+    rounds: PosInt
+    settle_rounds: NonNegInt | None = None
+    dataset: DatasetSpec = DatasetSpec()
+    partition: PartitionSpec = PartitionSpec()
+    topology: TopologySpec = TopologySpec()
+    dynamics: DynamicsSpec = DynamicsSpec()
+    peers: PeersSpec
+    training: TrainingSpec = TrainingSpec()
+    seed_model: SeedModelSpec = SeedModelSpec()
+    exchange: ExchangeSpec = ExchangeSpec()
+    runtime: RuntimeSpec = RuntimeSpec()
+    events: list[Event] = Field(default_factory=list)
+    debug: DebugSpec = DebugSpec()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        try:
+            build(self.topology.kind, self.peers.initial, seed=self.seed, **self.topology.params)
+        except TopologyError as exc:
+            raise ValueError(f"topology.params: {exc}") from None
+        online = set(range(self.peers.initial))
+        ever = set(online)
+        for i, ev in sorted(enumerate(self.events), key=lambda p: (p[1].at, p[0])):
+            where = f"events[{i}] ({ev.kind} of peer {ev.peer} at round {ev.at})"
+            if ev.at >= self.rounds:
+                raise ValueError(
+                    f"{where}: round {ev.at} is past the last round {self.rounds - 1}; "
+                    f"raise `rounds` or move the event"
+                )
+            if ev.kind == "join":
+                if ev.peer in online:
+                    raise ValueError(
+                        f"{where}: peer {ev.peer} is already online then; "
+                        "use a new peer id or make it leave first"
+                    )
+                online.add(ev.peer)
+                ever.add(ev.peer)
+            else:
+                if ev.peer not in online:
+                    known = "has already left" if ev.peer in ever else "is unknown"
+                    raise ValueError(
+                        f"{where}: peer {ev.peer} {known} at that round; online peers "
+                        f"then are {sorted(online)}"
+                    )
+                online.discard(ev.peer)
+        if len(online) < 1:
+            raise ValueError("events leave no peer online at the end; keep at least one")
+        return self
+
+    @property
+    def all_peer_ids(self) -> list[int]:
+        """Every peer id that is ever online (initial peers and joiners), sorted."""
+        ids = set(range(self.peers.initial)) | {e.peer for e in self.events if e.kind == "join"}
+        return sorted(ids)
+
+    @property
+    def effective_settle_rounds(self) -> int:
+        """Rounds without training after the last scripted round, so removals can complete."""
+        if self.settle_rounds is not None:
+            return self.settle_rounds
+        return self.exchange.heartbeat_timeout + self.exchange.relay_hops + 1
+
+
+_HINTS = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or check its spelling",
+    "literal_error": "use one of the allowed values",
+}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = [f"invalid scenario {source}:"]
+    for e in err.errors():
+        field = _where(tuple(p for p in e["loc"] if p not in ("function-after",)))
+        msg = e["msg"].removeprefix("Value error, ")
+        kind = e["type"]
+        if kind == "missing":
+            lines.append(f"  - missing field `{field}`: {_HINTS['missing']}")
+        elif kind == "extra_forbidden":
+            lines.append(f"  - unknown field `{field}`: {_HINTS['extra_forbidden']}")
+        else:
+            hint = _HINTS.get(kind, "")
+            got = e.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            lines.append(f"  - `{field}`: {msg}{shown}" + (f"; {hint}" if hint else ""))
+    return "\n".join(lines)
+
+
+def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
+    """Load and validate a scenario from a YAML file path or a dict.
+
+    Raises
+    ------
+    ScenarioError
+        Naming every invalid field and what to do about it.
+
+    Examples
+    --------
+    >>> s = load_scenario({"seed": 1, "rounds": 4, "peers": {"initial": 4},
+    ...                    "topology": {"kind": "ring"}})
+    >>> s.peers.initial, s.topology.kind
+    (4, 'ring')
+    >>> load_scenario({"seed": 1, "rounds": 4})
+    Traceback (most recent call last):
+    ...
+    hdus_sim.errors.ScenarioError: invalid scenario (dict):
+      - missing field `peers`: add it
+    """
+    if isinstance(source, Mapping):
+        raw: Any = copy.deepcopy(dict(source))
+        label = "(dict)"
+    else:
+        path = Path(source)
+        label = str(path)
+        if not path.is_file():
+            raise ScenarioError(
+                f"scenario file {path} does not exist; give the path of a YAML file "
+                "(see scenarios/ for examples)"
+            )
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"scenario file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(
+            f"scenario {label} must be a mapping of fields, got {type(raw).__name__}"
+        )
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(_format(exc, label)) from None
+
+
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as plain data (what ``scenario.yaml`` in a run directory holds)."""
+    return scenario.model_dump(mode="json")
+
+
+def with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
+    """Return a copy with dotted-path fields replaced, e.g. ``{"peers.rho": 0.9}``, re-validated."""
+    data = scenario_to_dict(scenario)
+    for dotted, value in overrides.items():
+        node = data
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return load_scenario(data)

@@ -1,0 +1,414 @@
+"""The composition root of a run: scenario → data split → graph → peers → engine → results.
+
+:class:`Simulation` is the Python API that notebooks, scripts and the CLI share::
+
+    sim = Simulation.from_file("scenarios/quickstart.yaml")
+    sim.run()                      # or: while not sim.finished: sim.step()
+    sim.peer(3).holdings()         # inspect any peer
+    sim.metrics_table()            # per round and peer accuracy rows
+    sim.write("runs/quickstart")   # metrics.jsonl, summary.json, predictions.npz, ...
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+
+from clients.datasets import load_dataset
+from clients.ensemble import CombineMode
+from clients.messages import DataOwner
+from clients.partition import FederatedSplit, split_federated
+from clients.peer import Peer, PeerConfig, PeerSeeds
+from clients.training import DistillConfig, TrainConfig
+from hdus_sim.engine import Engine
+from hdus_sim.errors import RunError
+from hdus_sim.metrics import RemovalTracker, mean_of
+from hdus_sim.rng import derive_seed
+from hdus_sim.runtime import InProcessRuntime, PeerSpec
+from hdus_sim.scenario import Event, Scenario, load_scenario
+from topologies import build
+from topologies.dynamics import attach, connectivity_report, repair
+
+__all__ = ["Simulation", "assign_devices"]
+
+ACCURACY_KEYS = (
+    "local_main",
+    "local_seeds",
+    "local_ensemble",
+    "global_main",
+    "global_seeds",
+    "global_ensemble",
+)
+
+
+def assign_devices(scenario: Scenario) -> dict[int, str]:
+    """Device class of every peer id, drawn from the scenario's mix with its seed.
+
+    Initial peers get the mix in proportion (largest remainder), shuffled; a joiner gets a
+    class drawn from the mix by its own id (an event's ``device`` overrides it).
+    """
+    mix = scenario.peers.devices
+    names = sorted(mix)
+    weights = np.array([mix[n] for n in names], dtype=float)
+    weights /= weights.sum()
+    n0 = scenario.peers.initial
+    quotas = weights * n0
+    counts = np.floor(quotas).astype(int)
+    for i in np.argsort(-(quotas - counts), kind="stable")[: n0 - counts.sum()]:
+        counts[i] += 1
+    pool = [name for name, c in zip(names, counts, strict=True) for _ in range(c)]
+    rng = np.random.default_rng(derive_seed(scenario.seed, "devices"))
+    rng.shuffle(pool)
+    devices = dict(enumerate(pool))
+    for ev in scenario.events:
+        if ev.kind != "join":
+            continue
+        if ev.device is not None:
+            devices[ev.peer] = ev.device
+        elif ev.peer not in devices:
+            r = np.random.default_rng(derive_seed(scenario.seed, "device", ev.peer))
+            devices[ev.peer] = names[int(r.choice(len(names), p=weights))]
+    return devices
+
+
+class Simulation:
+    """One run of a scenario, stepped round by round or run to the end.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario (see :func:`~hdus_sim.scenario.load_scenario`).
+    withheld
+        Data owners whose own seed is never sent (they may still relay others' seeds).
+        The retrain oracle uses this: it is the run in which their data never left them.
+    progress
+        Optional callback ``progress(round_done, total_rounds)``.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        withheld: frozenset[DataOwner] = frozenset(),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.withheld = withheld
+        self.progress = progress
+        self.root_seed = scenario.seed
+        self.metrics: list[dict[str, Any]] = []
+        self.rounds: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.tracker = RemovalTracker()
+        self.epochs: dict[int, int] = {}
+        self.devices = assign_devices(scenario)
+        self.engine = Engine(self, scenario.rounds, scenario.effective_settle_rounds)
+        self._wall0 = time.perf_counter()
+        self._built = False
+        self.split: FederatedSplit
+        self.graph: nx.Graph
+        self.runtime: InProcessRuntime
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Simulation:
+        """Load a YAML scenario and build a simulation of it."""
+        return cls(load_scenario(path), **kwargs).build()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **kwargs: Any) -> Simulation:
+        """Validate a scenario dict and build a simulation of it."""
+        return cls(load_scenario(data), **kwargs).build()
+
+    # ------------------------------------------------------------------ building
+    def _peer_config(self, spec: PeerSpec) -> PeerConfig:
+        s = self.scenario
+        return PeerConfig(
+            device=spec.device,
+            seed_arch=s.seed_model.arch,
+            train=TrainConfig(
+                epochs=s.training.local_epochs, batch_size=s.training.batch_size, lr=s.training.lr
+            ),
+            train_rounds=s.training.train_rounds,
+            distill=DistillConfig(
+                steps=s.seed_model.distill_steps,
+                batch_size=s.seed_model.batch_size,
+                lr=s.seed_model.lr,
+                temperature=s.seed_model.temperature,
+            ),
+            rho=s.peers.rho,
+            combine=CombineMode(s.peers.combine),
+            relay_hops=s.exchange.relay_hops,
+            heartbeat_timeout=s.exchange.heartbeat_timeout,
+            share_own_seed=spec.share_own_seed,
+            debug_keep_dropped_seeds=spec.keep_dropped_seeds,
+        )
+
+    def _make_peer(self, spec: PeerSpec) -> Peer:
+        root, pid, ep = self.root_seed, spec.peer_id, spec.epoch
+        seeds = PeerSeeds(
+            main_init=derive_seed(root, "main_init", pid, ep),
+            train=derive_seed(root, "train", pid, ep),
+            seed_init=derive_seed(root, "seed_init", pid, ep),
+            distil=derive_seed(root, "distil", pid, ep),
+        )
+        return Peer(
+            pid,
+            ep,
+            self.split.peers[pid],
+            self._reference,
+            self.split.num_classes,
+            self.split.input_shape,
+            self._peer_config(spec),
+            seeds,
+        )
+
+    def build(self) -> Simulation:
+        """Load data, split it, build the graph and start the initial peers (idempotent)."""
+        if self._built:
+            return self
+        s = self.scenario
+        torch.set_num_threads(s.runtime.torch_threads)
+        dataset = load_dataset(
+            s.dataset.name,
+            root=s.dataset.root,
+            seed=derive_seed(s.seed, "dataset"),
+            synthetic_samples=s.dataset.synthetic_samples,
+            **({"dim": s.dataset.synthetic_dim} if s.dataset.name == "synthetic" else {}),
+        )
+        p = s.partition
+        self.split = split_federated(
+            dataset,
+            s.all_peer_ids,
+            scheme=p.scheme,
+            seed=derive_seed(s.seed, "partition"),
+            alpha=p.alpha,
+            classes_dropped=p.classes_dropped,
+            quantity_sigma=p.quantity_sigma,
+            reference_size=_size(p.reference.size),
+            reference_source=p.reference.source,
+            global_test_size=_size(p.global_test_size),
+            local_test_fraction=p.local_test_fraction,
+        )
+        self._reference = torch.from_numpy(np.ascontiguousarray(self.split.reference_x)).float()
+        gx = torch.from_numpy(np.ascontiguousarray(self.split.global_test_x)).float()
+        gy = torch.from_numpy(np.ascontiguousarray(self.split.global_test_y)).long()
+        self.runtime = InProcessRuntime(self._make_peer, gx, gy, on_drop=self.tracker.dropped)
+        self.graph = build(
+            s.topology.kind,
+            s.peers.initial,
+            seed=derive_seed(s.seed, "topology"),
+            **s.topology.params,
+        )
+        for pid in range(s.peers.initial):
+            self._spawn(pid)
+        for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
+            self.runtime.link(a, b, 0)
+        for i, ev in enumerate(s.events):
+            self.engine.schedule(ev.at, ev, priority=i)
+        self._built = True
+        return self
+
+    def _spawn(self, pid: int) -> None:
+        epoch = self.epochs.get(pid, -1) + 1
+        self.epochs[pid] = epoch
+        spec = PeerSpec(
+            peer_id=pid,
+            epoch=epoch,
+            device=self.devices[pid],
+            share_own_seed=(pid, epoch) not in self.withheld,
+            keep_dropped_seeds=pid in self.scenario.debug.keep_dropped_seeds,
+        )
+        self.runtime.spawn(spec)
+
+    # ------------------------------------------------------------------ events
+    def _log(self, now: int, kind: str, **fields: Any) -> None:
+        self.events.append(
+            {
+                "round": now,
+                "wall_s": round(time.perf_counter() - self._wall0, 6),
+                "kind": kind,
+                **fields,
+            }
+        )
+
+    def apply_event(self, event: Event, now: int) -> None:
+        """Apply a join, leave or crash at round ``now`` (the engine calls this)."""
+        s = self.scenario
+        pid = event.peer
+        if event.kind == "join":
+            if pid in self.runtime.peers:
+                raise RunError(f"join of peer {pid} at round {now}: it is already online")
+            if event.device is not None:
+                self.devices[pid] = event.device
+            self._spawn(pid)
+            before = set(self.graph.edges)
+            self.graph = attach(
+                self.graph,
+                pid,
+                rule=s.dynamics.attach,
+                k=s.dynamics.attach_k,
+                seed=derive_seed(s.seed, "attach", pid, self.epochs[pid]),
+            )
+            new_edges = sorted(tuple(sorted(e)) for e in set(self.graph.edges) - before)
+            for a, b in new_edges:
+                self.runtime.link(a, b, now)
+            self._log(
+                now,
+                "join",
+                peer=pid,
+                epoch=self.epochs[pid],
+                device=self.devices[pid],
+                links=[list(e) for e in new_edges],
+            )
+            return
+        if pid not in self.runtime.peers:
+            raise RunError(
+                f"{event.kind} of peer {pid} at round {now}: peer {pid} is not online; "
+                f"online peers: {self.runtime.online()}"
+            )
+        key = (pid, self.epochs[pid])
+        holders = self.runtime.holders_of(key)
+        self.tracker.start(pid, key[1], event.kind, now, holders)
+        self.runtime.retire(pid, graceful=event.kind == "leave", now=now)
+        self.tracker.holder_gone(pid, now)
+        old_neighbors = set(self.graph.neighbors(pid))
+        before = {tuple(sorted(e)) for e in self.graph.edges}
+        self.graph = repair(
+            self.graph, pid, rule=s.dynamics.repair, seed=derive_seed(s.seed, "repair", pid, key[1])
+        )
+        new_edges = sorted({tuple(sorted(e)) for e in self.graph.edges} - before)
+        for a, b in new_edges:
+            self.runtime.link(a, b, now)
+        self._log(
+            now,
+            event.kind,
+            peer=pid,
+            epoch=key[1],
+            holders=sorted(holders),
+            former_neighbors=sorted(old_neighbors),
+            repair_links=[list(e) for e in new_edges],
+            connected=connectivity_report(self.graph).is_connected,
+        )
+
+    def apply(self, event: Event | Mapping[str, Any]) -> None:
+        """Apply an event by hand now, before the next round runs (notebook use)."""
+        ev = event if isinstance(event, Event) else Event.model_validate(dict(event))
+        self.build()
+        self.apply_event(ev, self.engine.now)
+
+    # ------------------------------------------------------------------ rounds
+    def run_round(self, now: int, *, train: bool) -> None:
+        """Train (if ``train``), exchange, heartbeat, detect crashes, then record metrics."""
+        self.runtime.stats = type(self.runtime.stats)()
+        t0 = time.perf_counter()
+        changed = self.runtime.train_round(now) if train else []
+        t_train = time.perf_counter() - t0
+        for detector, key in self.runtime.heartbeat_round(now):
+            self._log(now, "crash_detected", peer=key[0], epoch=key[1], detector=detector)
+        for key, dep in self.tracker.departures.items():
+            if dep.done_round == now and not any(
+                e["kind"] == "removal_complete" and e["peer"] == key[0] and e["epoch"] == key[1]
+                for e in self.events
+            ):
+                self._log(
+                    now,
+                    "removal_complete",
+                    peer=key[0],
+                    epoch=key[1],
+                    latency_rounds=now - dep.round,
+                    latency_s=dep.latency_s,
+                )
+        rows = self.runtime.evaluate(now)
+        for row in rows:
+            row["messages"] = self.runtime.stats.sent.get(row["peer"], 0)
+            row["bytes"] = self.runtime.stats.bytes_sent.get(row["peer"], 0)
+        self.metrics += rows
+        totals = self.runtime.stats.total()
+        summary = {
+            "round": now,
+            "phase": "train" if train else "settle",
+            "online": len(rows),
+            "new_seeds": len(changed),
+            "train_s": round(t_train, 4),
+            **totals,
+            **{k: mean_of(rows, k) for k in ACCURACY_KEYS},
+        }
+        self.rounds.append(summary)
+        if self.progress is not None:
+            self.progress(now + 1, self.engine.total_rounds)
+
+    @property
+    def finished(self) -> bool:
+        """Whether all rounds (scripted and settle) have run."""
+        return self.engine.finished
+
+    def step(self) -> dict[str, Any]:
+        """Run one round; return its summary row."""
+        self.build()
+        self.engine.step()
+        return self.rounds[-1]
+
+    def run(self) -> Simulation:
+        """Run every remaining round."""
+        self.build()
+        while not self.engine.finished:
+            self.engine.step()
+        return self
+
+    def write(self, out: str | Path) -> Path:
+        """Write the run directory (see :mod:`hdus_sim.outputs`)."""
+        from hdus_sim.outputs import write_run
+
+        return write_run(self, out)
+
+    # ------------------------------------------------------------------ inspection
+    def peer(self, peer_id: int) -> Peer:
+        """The live :class:`~clients.peer.Peer` ``peer_id`` (models, held seeds, lineage)."""
+        self.build()
+        return self.runtime.peer(peer_id)
+
+    def departed(self) -> list[DataOwner]:
+        """Every ``(peer, epoch)`` that left or crashed so far."""
+        return sorted(self.tracker.departures)
+
+    def metrics_table(self) -> list[dict[str, Any]]:
+        """Per round and peer metric rows (load into pandas with ``DataFrame(rows)``)."""
+        return list(self.metrics)
+
+    def predictions(self) -> dict[int, np.ndarray]:
+        """Each online peer's ensemble scores on the probe set (the global test inputs)."""
+        return self.runtime.predict_probe()
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures of the run so far."""
+        last_round = self.rounds[-1]["round"] if self.rounds else None
+        final = [r for r in self.metrics if r["round"] == last_round]
+        return {
+            "scenario": self.scenario.name,
+            "seed": self.scenario.seed,
+            "rounds_run": len(self.rounds),
+            "wall_s": round(time.perf_counter() - self._wall0, 3),
+            "online_at_end": self.runtime.online(),
+            "final_accuracy": {k: mean_of(final, k) for k in ACCURACY_KEYS},
+            "departures": self.tracker.rows(),
+            "messages": int(sum(r["messages"] for r in self.rounds)),
+            "bytes": int(sum(r["bytes"] for r in self.rounds)),
+            "devices": {str(k): v for k, v in sorted(self.devices.items())},
+            "main_parameters": {
+                str(pid): p.main_parameters for pid, p in sorted(self.runtime.peers.items())
+            },
+            "graph": connectivity_report(self.graph).as_dict(),
+            "withheld": sorted(self.withheld),
+        }
+
+
+def _size(value: float) -> int | float:
+    """Scenario sizes: values >= 1 are counts, values in (0, 1) are fractions."""
+    return int(value) if value >= 1 else float(value)
