@@ -1,0 +1,86 @@
+"""End-to-end runs: removal after leave and crash, the retrain oracle, the negative control."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hdus_sim import Simulation, verify_run
+from hdus_sim.errors import RunError
+
+
+@pytest.mark.parametrize("relay_hops", [1, 2])
+def test_leave_and_crash_are_removed_and_oracle_identical(
+    tiny: dict, tmp_path: Path, relay_hops: int
+) -> None:
+    tiny["exchange"]["relay_hops"] = relay_hops
+    sim = Simulation.from_dict(tiny).run()
+    departed = sim.departed()
+    assert departed == [(1, 0), (4, 0)]
+    for pid in sim.runtime.online():
+        held = set(sim.peer(pid).held)
+        assert not held & set(departed), f"peer {pid} still holds {held & set(departed)}"
+    # with 2 hops, peers at distance 2 held the departed seeds too (so relaying really happened)
+    holders = {d["peer"]: d["holders_at_start"] for d in sim.summary()["departures"]}
+    assert len(holders[1]) == (2 if relay_hops == 1 else 4)
+    crash = next(d for d in sim.summary()["departures"] if d["kind"] == "crash")
+    assert crash["latency_rounds"] == tiny["exchange"]["heartbeat_timeout"] - 1
+    leave = next(d for d in sim.summary()["departures"] if d["kind"] == "leave")
+    assert leave["latency_rounds"] == 0
+    sim.write(tmp_path)
+    report = verify_run(tmp_path)
+    assert report.passed
+    assert [e.verdict for e in report.events] == ["EXACT", "EXACT"]
+    assert (tmp_path / "verify.json").is_file()
+
+
+def test_negative_control_broken_removal_fails_and_names_holder(tiny: dict, tmp_path: Path) -> None:
+    tiny["debug"] = {"keep_dropped_seeds": [2]}  # peer 2 is a ring neighbour of leaver 1
+    Simulation.from_dict(tiny).run().write(tmp_path)
+    report = verify_run(tmp_path)
+    assert not report.passed
+    leave = next(e for e in report.events if e.peer == 1)
+    assert leave.verdict == "FAIL"
+    assert leave.still_held_by == [2]
+    assert leave.oracle_differs_for == [2]
+    assert "peer(s) [2] still hold" in leave.explain()
+
+
+def test_same_seed_same_run_and_different_seed_differs(tiny: dict) -> None:
+    a = Simulation.from_dict(tiny).run()
+    b = Simulation.from_dict(tiny).run()
+    pa, pb = a.predictions(), b.predictions()
+    assert pa.keys() == pb.keys()
+    assert all(np.array_equal(pa[k], pb[k]) for k in pa)
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_s")} for r in rows]  # noqa: E731
+    assert strip(a.rounds) == strip(b.rounds)
+    tiny["seed"] = 4
+    c = Simulation.from_dict(tiny).run().predictions()
+    assert not all(np.array_equal(pa[k], c[k]) for k in pa)
+
+
+def test_api_step_inspect_and_manual_event(tiny: dict) -> None:
+    tiny["events"] = []
+    sim = Simulation.from_dict(tiny)
+    first = sim.step()
+    assert first["round"] == 0 and first["online"] == 6
+    peer = sim.peer(3)
+    assert set(peer.held) == {(2, 0), (4, 0)}  # ring neighbours' seeds
+    assert peer.lineage() == {(2, 0), (3, 0), (4, 0)}
+    sim.apply({"at": 1, "kind": "leave", "peer": 2})
+    assert (2, 0) not in sim.peer(3).held
+    with pytest.raises(RunError, match="not online"):
+        sim.peer(2)
+    sim.run()
+    rows = sim.metrics_table()
+    assert {r["peer"] for r in rows if r["round"] == rows[-1]["round"]} == {0, 1, 3, 4, 5}
+    assert all(0.0 <= r["global_ensemble"] <= 1.0 for r in rows)
+
+
+def test_ensemble_beats_main_only_on_global_test(tiny: dict) -> None:
+    sim = Simulation.from_dict(tiny).run()
+    acc = sim.summary()["final_accuracy"]
+    # peers miss two classes each: seeds of neighbours must help on the global test set
+    assert acc["global_ensemble"] > acc["global_main"] + 0.03
