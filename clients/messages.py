@@ -15,7 +15,10 @@ import numpy as np
 
 __all__ = [
     "DataOwner",
+    "DeletionReceipt",
+    "DeletionRequest",
     "Heartbeat",
+    "JoinNotice",
     "LeaveNotice",
     "LeaveReason",
     "SeedMessage",
@@ -129,6 +132,9 @@ class LeaveNotice:
 
     ``reporter`` is the peer that sent this copy (the leaver itself, or a neighbour that
     detected a crash or relays the notice); ``ttl`` counts further hops as for seeds.
+    ``origin`` is the peer that vouches for the departure and signed it: the leaver for a
+    graceful leave, the detecting neighbour for a crash (``-1``: the reporter). Relays keep
+    ``origin`` and ``signature`` unchanged, so any receiver can check who said it.
     """
 
     peer: int
@@ -136,11 +142,22 @@ class LeaveNotice:
     reason: LeaveReason
     reporter: int
     ttl: int
+    signature: bytes = b""
+    origin: int = -1
+
+    @property
+    def vouched_by(self) -> int:
+        """The peer whose signature must cover this notice."""
+        return self.origin if self.origin >= 0 else self.reporter
 
     @property
     def key(self) -> DataOwner:
         """The ``(peer, epoch)`` to drop."""
         return (self.peer, self.epoch)
+
+    def signed_payload(self) -> bytes:
+        """The bytes a signature covers: who left, which epoch, why (not the relay fields)."""
+        return f"leave|{self.peer}|{self.epoch}|{self.reason.value}|{self.vouched_by}".encode()
 
     @property
     def nbytes(self) -> int:
@@ -165,3 +182,60 @@ class Heartbeat:
     def nbytes(self) -> int:
         """Approximate bytes on the wire."""
         return 24 + 16 * len(self.tombstones)
+
+
+@dataclass(frozen=True)
+class JoinNotice:
+    """``peer`` (at ``epoch``, a device of class ``device``) joined and links to the receiver."""
+
+    peer: int
+    epoch: int
+    device: str
+    address: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes on the wire."""
+        return 32 + len(self.device) + len(self.address)
+
+
+@dataclass(frozen=True)
+class DeletionRequest:
+    """A data owner asks ``peer`` to delete some of its samples (point-level unlearning).
+
+    ``signature`` is made by the peer the data belongs to, so nobody else can ask.
+    """
+
+    request_id: str
+    peer: int
+    epoch: int
+    sample_ids: tuple[int, ...]
+    requester: int
+    signature: bytes = b""
+
+    def signed_payload(self) -> bytes:
+        """The bytes a signature covers."""
+        ids = ",".join(str(i) for i in self.sample_ids)
+        return f"delete|{self.request_id}|{self.peer}|{self.epoch}|{ids}".encode()
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes on the wire."""
+        return 48 + 8 * len(self.sample_ids) + len(self.signature)
+
+
+@dataclass(frozen=True)
+class DeletionReceipt:
+    """What a peer did about a :class:`DeletionRequest`.
+
+    ``certificate`` is ``"exact"``, ``"certified(eps,delta)"`` or ``"refused: <why>"``.
+    """
+
+    request_id: str
+    peer: int
+    epoch: int
+    deleted: tuple[int, ...]
+    new_model_version: int
+    new_seed_version: int
+    certificate: str
+    wall_s: float = 0.0

@@ -12,8 +12,10 @@ Pure Python plus torch: no Ray, gRPC or protobuf. Methods return the messages to
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,7 @@ __all__ = [
     "PeerConfig",
     "PeerSeeds",
     "Reaction",
+    "Refusal",
     "sub_seed",
 ]
 
@@ -105,6 +108,16 @@ class PeerConfig:
     debug_keep_dropped_seeds: bool = False
 
 
+class Refusal(StrEnum):
+    """Kinds of refusal, so a transport can map them to its own status codes."""
+
+    FORBIDDEN = "forbidden"  # the sender may not send this (not a neighbour, about oneself)
+    GONE = "gone"  # the data owner departed (tombstoned) or the epoch is over
+    INVALID = "invalid"  # malformed content: architecture, shape, dtype, NaN, ttl, lineage
+    CORRUPT = "corrupt"  # the content hash does not match
+    STALE = "stale"  # older than (or conflicting with) the version held
+
+
 @dataclass(frozen=True)
 class Envelope:
     """A message and the peer it is for."""
@@ -127,12 +140,15 @@ class Reaction:
         Messages to send as a consequence (relays, forwarded notices).
     dropped
         Data owners whose seeds this peer dropped while handling the message.
+    code
+        The kind of refusal (``None`` when accepted); a wire maps it to a status code.
     """
 
     accepted: bool
     reason: str
     outgoing: list[Envelope] = field(default_factory=list)
     dropped: list[DataOwner] = field(default_factory=list)
+    code: Refusal | None = None
 
 
 @dataclass
@@ -398,47 +414,70 @@ class Peer:
             f"peer {self.peer_id} cannot handle message of type {type(message).__name__}"
         )
 
-    def check_seed(self, message: SeedMessage) -> str | None:
-        """Return why ``message`` must be refused, or ``None`` if it is acceptable."""
+    def check_seed(self, message: SeedMessage) -> tuple[Refusal, str] | None:
+        """Return the kind of and reason for refusing ``message``, or ``None`` if acceptable."""
         rec = message.record
         if message.sender not in self.neighbors:
-            return f"sender {message.sender} is not a neighbour of peer {self.peer_id}"
+            return (
+                Refusal.FORBIDDEN,
+                f"sender {message.sender} is not a neighbour of peer {self.peer_id}",
+            )
         if rec.owner == self.peer_id:
-            return "seed of the receiving peer itself"
+            return Refusal.FORBIDDEN, "seed of the receiving peer itself"
         if rec.key in self.tombstones:
-            return f"seed of departed data owner {rec.key} (tombstoned)"
+            return Refusal.GONE, f"seed of departed data owner {rec.key} (tombstoned)"
         if self.known_epochs.get(rec.owner, -1) > rec.epoch:
-            return f"seed of an old epoch {rec.epoch} of peer {rec.owner}"
+            return Refusal.GONE, f"seed of an old epoch {rec.epoch} of peer {rec.owner}"
         if rec.arch != self.config.seed_arch:
             want = self.config.seed_arch
-            return f"unknown seed architecture {rec.arch!r}; this scenario uses {want!r}"
+            return (
+                Refusal.INVALID,
+                f"unknown seed architecture {rec.arch!r}; this scenario uses {want!r}",
+            )
         if not rec.verify_digest():
-            return "content hash does not match the tensors"
+            return Refusal.CORRUPT, "content hash does not match the tensors"
         shapes = {name: tuple(arr.shape) for name, arr in rec.tensors}
         if shapes != self._seed_param_shapes:
-            return f"tensor names or shapes {shapes} do not match architecture {rec.arch!r}"
+            return (
+                Refusal.INVALID,
+                f"tensor names or shapes {shapes} do not match architecture {rec.arch!r}",
+            )
         for name, arr in rec.tensors:
             if arr.dtype != np.float32:
-                return f"tensor {name!r} has dtype {arr.dtype}, expected float32"
+                return Refusal.INVALID, f"tensor {name!r} has dtype {arr.dtype}, expected float32"
             if not np.isfinite(arr).all():
-                return f"tensor {name!r} holds NaN or Inf"
+                return Refusal.INVALID, f"tensor {name!r} holds NaN or Inf"
         if rec.lineage != frozenset({rec.key}) and not rec.deletions:
-            return f"lineage {sorted(rec.lineage)} is not the owner's own {rec.key}"
+            return (
+                Refusal.INVALID,
+                f"lineage {sorted(rec.lineage)} is not the owner's own {rec.key}",
+            )
         if message.ttl < 0 or message.ttl >= self.config.relay_hops:
-            return f"ttl {message.ttl} outside [0, relay_hops - 1 = {self.config.relay_hops - 1}]"
+            return (
+                Refusal.INVALID,
+                f"ttl {message.ttl} outside [0, relay_hops - 1 = {self.config.relay_hops - 1}]",
+            )
         return None
 
     def _on_seed(self, message: SeedMessage) -> Reaction:
         problem = self.check_seed(message)
         if problem is not None:
-            return Reaction(False, problem)
+            return Reaction(False, problem[1], code=problem[0])
         rec = message.record
         held = self.held.get(rec.key)
         if held is not None and rec.version < held.record.version:
-            return Reaction(False, f"version {rec.version} older than held {held.record.version}")
+            return Reaction(
+                False,
+                f"version {rec.version} older than held {held.record.version}",
+                code=Refusal.STALE,
+            )
         if held is not None and rec.version == held.record.version:
             if rec.digest != held.record.digest:
-                return Reaction(False, f"version {rec.version} already held with other content")
+                return Reaction(
+                    False,
+                    f"version {rec.version} already held with other content",
+                    code=Refusal.STALE,
+                )
             if message.ttl <= held.ttl:
                 return Reaction(True, "duplicate")
             held.ttl = message.ttl  # a shorter path: relay further, model unchanged
@@ -465,22 +504,30 @@ class Peer:
     def _on_leave(self, notice: LeaveNotice) -> Reaction:
         key = notice.key
         if notice.peer == self.peer_id:
-            return Reaction(False, "leave notice about the receiving peer itself")
+            return Reaction(
+                False, "leave notice about the receiving peer itself", code=Refusal.FORBIDDEN
+            )
         if notice.ttl < 0 or notice.ttl >= max(self.config.relay_hops, 1):
-            return Reaction(False, f"ttl {notice.ttl} outside [0, relay_hops - 1]")
+            return Reaction(
+                False, f"ttl {notice.ttl} outside [0, relay_hops - 1]", code=Refusal.INVALID
+            )
+        if notice.reason is LeaveReason.GRACEFUL and notice.vouched_by != notice.peer:
+            return Reaction(
+                False,
+                f"graceful leave of peer {notice.peer} vouched for by peer {notice.vouched_by}: "
+                "only the leaving peer may announce its own leave",
+                code=Refusal.FORBIDDEN,
+            )
         if notice.reason is LeaveReason.GRACEFUL and notice.reporter == notice.peer:
             self.remove_neighbor(notice.peer)
         if key in self.tombstones:
             return Reaction(True, "already tombstoned")
         dropped = self._tombstone(key)
+        relayed = dataclasses.replace(
+            notice, reporter=self.peer_id, ttl=max(notice.ttl - 1, 0), origin=notice.vouched_by
+        )
         out = [
-            Envelope(
-                dst,
-                LeaveNotice(
-                    notice.peer, notice.epoch, notice.reason, self.peer_id, max(notice.ttl - 1, 0)
-                ),
-            )
-            for dst in self._notice_targets(key, notice.ttl, notice.reporter)
+            Envelope(dst, relayed) for dst in self._notice_targets(key, notice.ttl, notice.reporter)
         ]
         return Reaction(True, "tombstoned", out, dropped)
 
@@ -505,7 +552,9 @@ class Peer:
     def leave_notices(self) -> list[Envelope]:
         """The graceful goodbye: a signed-by-self leave notice to every neighbour."""
         ttl = max(self.config.relay_hops - 1, 0)
-        notice = LeaveNotice(self.peer_id, self.epoch, LeaveReason.GRACEFUL, self.peer_id, ttl)
+        notice = LeaveNotice(
+            self.peer_id, self.epoch, LeaveReason.GRACEFUL, self.peer_id, ttl, origin=self.peer_id
+        )
         return [Envelope(dst, notice) for dst in sorted(self.neighbors)]
 
     def detect_crashes(self, now: int) -> tuple[list[DataOwner], list[Envelope], list[DataOwner]]:
@@ -537,6 +586,8 @@ class Peer:
                     if ttl >= 0
                     else sorted(self.relayed_to.pop(key, set()) - {other})
                 )
-                notice = LeaveNotice(other, epoch, LeaveReason.CRASH, self.peer_id, max(ttl, 0))
+                notice = LeaveNotice(
+                    other, epoch, LeaveReason.CRASH, self.peer_id, max(ttl, 0), origin=self.peer_id
+                )
                 out += [Envelope(dst, notice) for dst in targets]
         return crashed, out, dropped

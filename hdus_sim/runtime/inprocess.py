@@ -1,14 +1,14 @@
 """The in-process runtime: every peer in this Python process, messages as plain records.
 
-Delivery is a FIFO queue drained to quiescence after each protocol step, so a seed relayed
-``k`` hops arrives within the round it was sent. Messages to a peer that is gone are counted
-as lost. Seed logits on the global test set are cached per seed version: every holder of a
-seed would compute the same numbers.
+Delivery goes through a :class:`~hdus_sim.runtime.transport.Transport`: by default a FIFO
+queue drained to quiescence after each protocol step (a seed relayed ``k`` hops arrives
+within the round it was sent); the gRPC transport sends the same records over real sockets.
+Messages to a peer that is gone are counted as lost. Seed logits on the global test set are
+cached per seed version: every holder of a seed would compute the same numbers.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +17,11 @@ import torch
 
 from clients.ensemble import combine
 from clients.messages import DataOwner, SeedMessage
-from clients.peer import Envelope, Peer
+from clients.peer import Envelope, Message, Peer, Reaction
 from clients.training import logits_of
 from hdus_sim.errors import RunError
 from hdus_sim.runtime.base import DeliveryStats, DropListener, PeerSpec
+from hdus_sim.runtime.transport import LocalTransport, Transport
 
 __all__ = ["InProcessRuntime"]
 
@@ -50,8 +51,10 @@ class InProcessRuntime:
         global_x: torch.Tensor,
         global_y: torch.Tensor,
         on_drop: DropListener | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.factory = factory
+        self.transport: Transport = transport if transport is not None else LocalTransport()
         self.global_x = global_x
         self.global_y = global_y
         self.on_drop = on_drop
@@ -97,29 +100,34 @@ class InProcessRuntime:
         return sorted(self.peers)
 
     def close(self) -> None:
-        """Drop every peer."""
+        """Stop the transport and drop every peer."""
+        self.transport.close()
         self.peers.clear()
         self._seed_cache.clear()
 
     # ------------------------------------------------------------------ delivery
-    def _count(self, src: int, env: Envelope) -> None:
+    def count_sent(self, src: int, message: Message) -> None:
+        """Account one message sent by ``src`` (transports call this once per attempt)."""
         self.stats.sent[src] += 1
-        self.stats.bytes_sent[src] += env.message.nbytes
+        self.stats.bytes_sent[src] += message.nbytes
+
+    def handle(self, dst: int, message: Message, now: int) -> Reaction | None:
+        """Hand one delivered message to peer ``dst``; ``None`` if it is not online (lost).
+
+        Transports call this on arrival; the caller sends ``reaction.outgoing`` on.
+        """
+        receiver = self.peers.get(dst)
+        if receiver is None:
+            self.stats.lost += 1
+            return None
+        reaction = receiver.receive(message, now)
+        if not reaction.accepted:
+            self.stats.refused[str(reaction.code)] += 1
+        self._report_drops(dst, reaction.dropped, now)
+        return reaction
 
     def _deliver(self, src: int, envelopes: list[Envelope], now: int) -> None:
-        queue: deque[tuple[int, Envelope]] = deque((src, e) for e in envelopes)
-        while queue:
-            sender, env = queue.popleft()
-            self._count(sender, env)
-            receiver = self.peers.get(env.dst)
-            if receiver is None:
-                self.stats.lost += 1
-                continue
-            reaction = receiver.receive(env.message, now)
-            if not reaction.accepted:
-                self.stats.refused[reaction.reason.split(" ")[0]] += 1
-            self._report_drops(env.dst, reaction.dropped, now)
-            queue.extend((env.dst, e) for e in reaction.outgoing)
+        self.transport.deliver(self, src, envelopes, now)
 
     def _report_drops(self, holder: int, dropped: list[DataOwner], now: int) -> None:
         if self.on_drop is not None:
