@@ -26,6 +26,7 @@ __all__ = ["Event", "Scenario", "load_scenario", "scenario_to_dict"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 NonNegInt = Annotated[int, Field(ge=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
 PosInt = Annotated[int, Field(ge=1)]
 
 
@@ -168,12 +169,59 @@ class ExchangeSpec(BaseModel):
     heartbeat_timeout: PosInt = 2
 
 
-class RuntimeSpec(BaseModel):
-    """Where peers run. ``inprocess``: all in this Python process, messages as plain records."""
+class WireSpec(BaseModel):
+    """The gRPC wire (``runtime.kind: grpc``): hosts on 127.0.0.1, TLS, signatures, limits."""
 
     model_config = _STRICT
-    kind: Literal["inprocess"] = "inprocess"
+    hosts: PosInt = 2
+    tls: bool = True
+    sign: bool = True
+    chunk_kb: PosInt = 1024
+    deadline_s: Annotated[float, Field(gt=0)] = 10.0
+    retries: NonNegInt = 4
+    workers: PosInt = 8
+
+
+class RuntimeSpec(BaseModel):
+    """Where peers run and how they talk.
+
+    ``inprocess``: all peers in this Python process, messages handed over as plain records
+    (``wire_roundtrip: true`` passes each through its protobuf encoding). ``grpc``: the same
+    peers, but every message crosses real gRPC between ``wire.hosts`` servers on loopback.
+    """
+
+    model_config = _STRICT
+    kind: Literal["inprocess", "grpc"] = "inprocess"
     torch_threads: PosInt = 1
+    wire_roundtrip: bool = False
+    wire: WireSpec = WireSpec()
+
+
+class PartitionFault(BaseModel):
+    """Cut ``peers`` off from everybody else during rounds ``start <= round < end``."""
+
+    model_config = _STRICT
+    peers: list[NonNegInt]
+    start: NonNegInt
+    end: NonNegInt
+
+    @model_validator(mode="after")
+    def _order(self) -> PartitionFault:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class FaultsSpec(BaseModel):
+    """Faults injected on the gRPC wire (probabilities per message; delays in ms)."""
+
+    model_config = _STRICT
+    drop: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    duplicate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    reorder: Annotated[float, Field(ge=0, le=1)] = 0.0
+    delay_ms: tuple[NonNegFloat, NonNegFloat] = (0.0, 0.0)
+    reorder_ms: NonNegFloat = 20.0
+    partitions: list[PartitionFault] = Field(default_factory=list)
 
 
 class DebugSpec(BaseModel):
@@ -223,6 +271,7 @@ class Scenario(BaseModel):
     seed_model: SeedModelSpec = SeedModelSpec()
     exchange: ExchangeSpec = ExchangeSpec()
     runtime: RuntimeSpec = RuntimeSpec()
+    faults: FaultsSpec = FaultsSpec()
     events: list[Event] = Field(default_factory=list)
     debug: DebugSpec = DebugSpec()
 
@@ -259,6 +308,14 @@ class Scenario(BaseModel):
                 online.discard(ev.peer)
         if len(online) < 1:
             raise ValueError("events leave no peer online at the end; keep at least one")
+        faulty = self.faults.drop or self.faults.duplicate or self.faults.reorder
+        faulty = faulty or self.faults.delay_ms[1] or self.faults.partitions
+        if faulty and self.runtime.kind != "grpc":
+            raise ValueError("faults are injected on the wire: set runtime.kind to grpc")
+        for i, part in enumerate(self.faults.partitions):
+            unknown = sorted(set(part.peers) - ever)
+            if unknown:
+                raise ValueError(f"faults.partitions[{i}]: unknown peer(s) {unknown}")
         return self
 
     @property

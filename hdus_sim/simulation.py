@@ -31,6 +31,7 @@ from hdus_sim.errors import RunError
 from hdus_sim.metrics import RemovalTracker, mean_of
 from hdus_sim.rng import derive_seed
 from hdus_sim.runtime import InProcessRuntime, PeerSpec
+from hdus_sim.runtime.transport import LocalTransport, Transport
 from hdus_sim.scenario import Event, Scenario, load_scenario
 from topologies import build
 from topologies.dynamics import attach, connectivity_report, repair
@@ -199,7 +200,9 @@ class Simulation:
         self._reference = torch.from_numpy(np.ascontiguousarray(self.split.reference_x)).float()
         gx = torch.from_numpy(np.ascontiguousarray(self.split.global_test_x)).float()
         gy = torch.from_numpy(np.ascontiguousarray(self.split.global_test_y)).long()
-        self.runtime = InProcessRuntime(self._make_peer, gx, gy, on_drop=self.tracker.dropped)
+        self.runtime = InProcessRuntime(
+            self._make_peer, gx, gy, on_drop=self.tracker.dropped, transport=self._transport()
+        )
         self.graph = build(
             s.topology.kind,
             s.peers.initial,
@@ -214,6 +217,57 @@ class Simulation:
             self.engine.schedule(ev.at, ev, priority=i)
         self._built = True
         return self
+
+    def _transport(self) -> Transport:
+        """The transport the scenario asks for: in memory, or real gRPC on loopback."""
+        rt = self.scenario.runtime
+        if rt.kind == "inprocess":
+            if rt.wire_roundtrip:
+                from hdus_sim.wire.serde import roundtrip
+
+                return LocalTransport(codec=roundtrip)
+            return LocalTransport()
+        from hdus_sim.wire.faults import FaultConfig, FaultLayer, Partition
+        from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
+        from hdus_sim.wire.security import KeyRing, make_test_pki
+
+        w, f, s = rt.wire, self.scenario.faults, self.scenario
+        config = WireConfig(
+            hosts=w.hosts,
+            tls=w.tls,
+            sign=w.sign,
+            chunk_bytes=w.chunk_kb * 1024,
+            deadline_s=w.deadline_s,
+            retries=w.retries,
+            workers=w.workers,
+        )
+        ids = s.all_peer_ids
+        pki = None
+        if w.tls:
+            pki = make_test_pki(
+                {f"host{h}": [p for p in ids if p % w.hosts == h] for h in range(w.hosts)}
+            )
+        keyring = KeyRing.generate(ids, seed=derive_seed(s.seed, "keys")) if w.sign else None
+        faults = FaultLayer(
+            FaultConfig(
+                drop=f.drop,
+                duplicate=f.duplicate,
+                reorder=f.reorder,
+                delay_ms=(float(f.delay_ms[0]), float(f.delay_ms[1])),
+                reorder_ms=f.reorder_ms,
+                partitions=tuple(
+                    Partition(frozenset(p.peers), p.start, p.end) for p in f.partitions
+                ),
+                seed=derive_seed(s.seed, "faults"),
+            )
+        )
+        return GrpcTransport(
+            config,
+            pki=pki,
+            keyring=keyring,
+            faults=faults if faults.config.active else None,
+            online=lambda: self.runtime.online(),
+        )
 
     def _spawn(self, pid: int) -> None:
         epoch = self.epochs.get(pid, -1) + 1
@@ -356,11 +410,44 @@ class Simulation:
         return self.rounds[-1]
 
     def run(self) -> Simulation:
-        """Run every remaining round."""
+        """Run every remaining round, then release sockets and threads."""
         self.build()
-        while not self.engine.finished:
-            self.engine.step()
+        try:
+            while not self.engine.finished:
+                self.engine.step()
+        finally:
+            self.close()
         return self
+
+    def close(self) -> None:
+        """Stop the transport (gRPC servers, sender threads); peers stay inspectable."""
+        if self._built:
+            self.runtime.transport.close()
+
+    def wire_stats(self) -> dict[str, Any]:
+        """Counters of the gRPC wire and its fault layer (empty in memory)."""
+        transport = self.runtime.transport
+        stats: dict[str, Any] = {}
+        wire = getattr(transport, "stats", None)
+        if wire is not None:
+            stats.update(
+                rpcs=wire.rpcs,
+                retries=wire.retries,
+                failed=wire.failed,
+                refused=dict(wire.refused or {}),
+                backpressure_drops=wire.backpressure_drops,
+            )
+        faults = getattr(transport, "faults", None)
+        if faults is not None:
+            fs = faults.stats
+            stats["faults"] = {
+                "dropped": fs.dropped,
+                "duplicated": fs.duplicated,
+                "delayed": fs.delayed,
+                "reordered": fs.reordered,
+                "partitioned": fs.partitioned,
+            }
+        return stats
 
     def write(self, out: str | Path) -> Path:
         """Write the run directory (see :mod:`hdus_sim.outputs`)."""
@@ -405,6 +492,8 @@ class Simulation:
                 str(pid): p.main_parameters for pid, p in sorted(self.runtime.peers.items())
             },
             "graph": connectivity_report(self.graph).as_dict(),
+            "runtime": self.scenario.runtime.kind,
+            "wire": self.wire_stats(),
             "withheld": sorted(self.withheld),
         }
 
