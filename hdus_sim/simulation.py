@@ -365,7 +365,14 @@ class Simulation:
         changed = self.runtime.train_round(now) if train else []
         t_train = time.perf_counter() - t0
         for detector, key in self.runtime.heartbeat_round(now):
-            self._log(now, "crash_detected", peer=key[0], epoch=key[1], detector=detector)
+            real = key in self.tracker.departures
+            self._log(
+                now,
+                "crash_detected" if real else "false_suspicion",
+                peer=key[0],
+                epoch=key[1],
+                detector=detector,
+            )
         for key, dep in self.tracker.departures.items():
             if dep.done_round == now and not any(
                 e["kind"] == "removal_complete" and e["peer"] == key[0] and e["epoch"] == key[1]
@@ -379,6 +386,7 @@ class Simulation:
                     latency_rounds=now - dep.round,
                     latency_s=dep.latency_s,
                 )
+        resurrected = self._check_resurrections(now)
         rows = self.runtime.evaluate(now)
         for row in rows:
             row["messages"] = self.runtime.stats.sent.get(row["peer"], 0)
@@ -391,12 +399,24 @@ class Simulation:
             "online": len(rows),
             "new_seeds": len(changed),
             "train_s": round(t_train, 4),
+            "resurrected": resurrected,
             **totals,
             **{k: mean_of(rows, k) for k in ACCURACY_KEYS},
         }
         self.rounds.append(summary)
         if self.progress is not None:
             self.progress(now + 1, self.engine.total_rounds)
+
+    def _check_resurrections(self, now: int) -> int:
+        """Count holders of a departed seed whose removal had already completed (must be 0)."""
+        count = 0
+        for key, dep in self.tracker.departures.items():
+            if dep.done_round is None:
+                continue
+            for holder in sorted(self.runtime.holders_of(key)):
+                count += 1
+                self._log(now, "resurrected", peer=key[0], epoch=key[1], holder=holder)
+        return count
 
     @property
     def finished(self) -> bool:
@@ -486,6 +506,8 @@ class Simulation:
             "final_accuracy": {k: mean_of(final, k) for k in ACCURACY_KEYS},
             "departures": self.tracker.rows(),
             "messages": int(sum(r["messages"] for r in self.rounds)),
+            "false_suspicions": sum(e["kind"] == "false_suspicion" for e in self.events),
+            "resurrected": int(sum(r["resurrected"] for r in self.rounds)),
             "bytes": int(sum(r["bytes"] for r in self.rounds)),
             "devices": {str(k): v for k, v in sorted(self.devices.items())},
             "main_parameters": {
