@@ -104,7 +104,7 @@ class PeerConfig:
     combine: CombineMode = CombineMode.PROBS
     relay_hops: int = 1
     heartbeat_timeout: int = 2
-    share_own_seed: bool = True
+    withhold_epochs: frozenset[int] = frozenset()
     debug_keep_dropped_seeds: bool = False
 
 
@@ -215,6 +215,7 @@ class Peer:
         self.neighbors: set[int] = set()
         self.last_heard: dict[int, int] = {}
         self.relayed_to: dict[DataOwner, set[int]] = {}
+        self.declared_dead = False
         self._train_x = torch.from_numpy(np.ascontiguousarray(data.train_x)).float()
         self._train_y = torch.from_numpy(np.ascontiguousarray(data.train_y)).long()
         self._seed_param_shapes = {
@@ -229,6 +230,11 @@ class Peer:
     def key(self) -> DataOwner:
         """Data owner key ``(peer_id, epoch)`` of this peer."""
         return (self.peer_id, self.epoch)
+
+    @property
+    def shares_own_seed(self) -> bool:
+        """Whether this epoch's seed is sent (the retrain oracle withholds some epochs)."""
+        return self.epoch not in self.config.withhold_epochs
 
     @property
     def main_parameters(self) -> int:
@@ -285,6 +291,26 @@ class Peer:
         )
         self._own_seed_module = student
         return self.own_seed
+
+    def rekey(self, epoch: int, seeds: PeerSeeds) -> SeedRecord:
+        """Continue under a new ``epoch`` after others declared this one over (refutation).
+
+        A live peer that learns it was declared crashed (a false suspicion, e.g. across a
+        partition) cannot revive its old epoch: every holder tombstoned it. It keeps its
+        data and trained main model, drops all links (the runtime re-makes them), and
+        distils a fresh seed under the new key, which neighbours accept as a new owner.
+        """
+        if epoch <= self.epoch:
+            raise PeerError(f"peer {self.peer_id}: new epoch {epoch} must exceed {self.epoch}")
+        self.tombstones.add(self.key)
+        self.epoch = epoch
+        self.seeds = seeds
+        self.own_seed = None
+        self.neighbors.clear()
+        self.last_heard.clear()
+        self.relayed_to.clear()
+        self.declared_dead = False
+        return self.distil_seed()
 
     # ------------------------------------------------------------------ inference
     def _seed_module(self, held: HeldSeed) -> nn.Module:
@@ -350,7 +376,7 @@ class Peer:
         for dst in sorted(targets):
             if dst == skip:
                 continue
-            if self.config.share_own_seed and self.own_seed is not None:
+            if self.shares_own_seed and self.own_seed is not None:
                 out.append(Envelope(dst, SeedMessage(self.own_seed, self.peer_id, hops - 1)))
         return out
 
@@ -504,6 +530,8 @@ class Peer:
     def _on_leave(self, notice: LeaveNotice) -> Reaction:
         key = notice.key
         if notice.peer == self.peer_id:
+            if notice.reason is LeaveReason.CRASH and notice.epoch == self.epoch:
+                self.declared_dead = True  # suspected by a neighbour: re-key, see rekey()
             return Reaction(
                 False, "leave notice about the receiving peer itself", code=Refusal.FORBIDDEN
             )
@@ -534,10 +562,16 @@ class Peer:
     def _on_heartbeat(self, beat: Heartbeat, now: int) -> Reaction:
         if beat.sender not in self.neighbors:
             return Reaction(
-                False, f"heartbeat from {beat.sender}, not a neighbour of {self.peer_id}"
+                False,
+                f"heartbeat from {beat.sender}, not a neighbour of {self.peer_id}",
+                code=Refusal.FORBIDDEN,
             )
         self.last_heard[beat.sender] = max(self.last_heard.get(beat.sender, now), beat.round)
         dropped = self._learn_epoch(beat.sender, beat.epoch)
+        if self.key in beat.tombstones:
+            # Somebody declared this peer crashed (a false suspicion, e.g. a partition):
+            # the epoch is over for everybody else; the runtime re-keys it (a new epoch).
+            self.declared_dead = True
         for key in sorted(beat.tombstones - self.tombstones):
             if key[0] != self.peer_id:
                 dropped += self._tombstone(key)

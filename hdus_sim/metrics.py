@@ -28,6 +28,8 @@ class Departure:
     pending: set[int] = field(default_factory=set)
     done_round: int | None = None
     latency_s: float | None = None
+    detected_round: int | None = None
+    detectors: list[int] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -39,6 +41,9 @@ class Departure:
         d = asdict(self)
         d["pending"] = sorted(self.pending)
         d["latency_rounds"] = None if self.done_round is None else self.done_round - self.round
+        d["detection_rounds"] = (
+            None if self.detected_round is None else self.detected_round - self.round
+        )
         return d
 
 
@@ -66,6 +71,14 @@ class RemovalTracker:
         if dep is not None and holder in dep.pending:
             dep.pending.discard(holder)
             self._maybe_done(dep, now)
+
+    def detected(self, owner: tuple[int, int], detector: int, now: int) -> None:
+        """A neighbour declared ``owner`` crashed (the first detection sets the round)."""
+        dep = self.departures.get(owner)
+        if dep is not None:
+            if dep.detected_round is None:
+                dep.detected_round = now
+            dep.detectors.append(detector)
 
     def holder_gone(self, holder: int, now: int) -> None:
         """A holder itself left: it no longer counts as holding anything."""

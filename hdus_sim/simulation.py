@@ -147,18 +147,23 @@ class Simulation:
             combine=CombineMode(s.peers.combine),
             relay_hops=s.exchange.relay_hops,
             heartbeat_timeout=s.exchange.heartbeat_timeout,
-            share_own_seed=spec.share_own_seed,
+            withhold_epochs=spec.withhold_epochs,
             debug_keep_dropped_seeds=spec.keep_dropped_seeds,
         )
 
-    def _make_peer(self, spec: PeerSpec) -> Peer:
-        root, pid, ep = self.root_seed, spec.peer_id, spec.epoch
-        seeds = PeerSeeds(
-            main_init=derive_seed(root, "main_init", pid, ep),
-            train=derive_seed(root, "train", pid, ep),
-            seed_init=derive_seed(root, "seed_init", pid, ep),
-            distil=derive_seed(root, "distil", pid, ep),
+    def seeds_for(self, pid: int, epoch: int) -> PeerSeeds:
+        """The private random streams of peer ``pid`` at ``epoch``."""
+        root = self.root_seed
+        return PeerSeeds(
+            main_init=derive_seed(root, "main_init", pid, epoch),
+            train=derive_seed(root, "train", pid, epoch),
+            seed_init=derive_seed(root, "seed_init", pid, epoch),
+            distil=derive_seed(root, "distil", pid, epoch),
         )
+
+    def _make_peer(self, spec: PeerSpec) -> Peer:
+        pid, ep = spec.peer_id, spec.epoch
+        seeds = self.seeds_for(pid, ep)
         return Peer(
             pid,
             ep,
@@ -276,7 +281,7 @@ class Simulation:
             peer_id=pid,
             epoch=epoch,
             device=self.devices[pid],
-            share_own_seed=(pid, epoch) not in self.withheld,
+            withhold_epochs=frozenset(e for p, e in self.withheld if p == pid),
             keep_dropped_seeds=pid in self.scenario.debug.keep_dropped_seeds,
         )
         self.runtime.spawn(spec)
@@ -366,6 +371,7 @@ class Simulation:
         t_train = time.perf_counter() - t0
         for detector, key in self.runtime.heartbeat_round(now):
             real = key in self.tracker.departures
+            self.tracker.detected(key, detector, now)
             self._log(
                 now,
                 "crash_detected" if real else "false_suspicion",
@@ -386,6 +392,8 @@ class Simulation:
                     latency_rounds=now - dep.round,
                     latency_s=dep.latency_s,
                 )
+        self._refute_suspicions(now)
+        self._restore_links(now)
         resurrected = self._check_resurrections(now)
         rows = self.runtime.evaluate(now)
         for row in rows:
@@ -406,6 +414,31 @@ class Simulation:
         self.rounds.append(summary)
         if self.progress is not None:
             self.progress(now + 1, self.engine.total_rounds)
+
+    def _refute_suspicions(self, now: int) -> None:
+        """Move every live peer that others declared crashed to a new epoch.
+
+        Its old ``(peer, epoch)`` is tracked as a departure like any other (kind
+        ``suspected``), so ``verify`` checks that nothing of that epoch survives anywhere.
+        """
+        for pid in self.runtime.declared_dead():
+            old = (pid, self.epochs[pid])
+            if old not in self.tracker.departures:
+                self.tracker.start(pid, old[1], "suspected", now, self.runtime.holders_of(old))
+            self.epochs[pid] = old[1] + 1
+            self.runtime.rekey(pid, old[1] + 1, self.seeds_for(pid, old[1] + 1))
+            self._log(now, "refuted", peer=pid, old_epoch=old[1], epoch=old[1] + 1)
+
+    def _restore_links(self, now: int) -> None:
+        """Re-make graph links a peer dropped (a suspicion, a re-key); devices retry them."""
+        online = set(self.runtime.online())
+        for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
+            if (
+                a in online
+                and b in online
+                and (b not in self.runtime.neighbors_of(a) or a not in self.runtime.neighbors_of(b))
+            ):
+                self.runtime.link(a, b, now)
 
     def _check_resurrections(self, now: int) -> int:
         """Count holders of a departed seed whose removal had already completed (must be 0)."""

@@ -25,7 +25,7 @@ class PeerSpec:
     peer_id: int
     epoch: int
     device: str
-    share_own_seed: bool = True
+    withhold_epochs: frozenset[int] = frozenset()
     keep_dropped_seeds: bool = False
 
 

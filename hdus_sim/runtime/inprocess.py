@@ -17,7 +17,7 @@ import torch
 
 from clients.ensemble import combine
 from clients.messages import DataOwner, SeedMessage
-from clients.peer import Envelope, Message, Peer, Reaction
+from clients.peer import Envelope, Message, Peer, PeerSeeds, Reaction
 from clients.training import logits_of
 from hdus_sim.errors import RunError
 from hdus_sim.runtime.base import DeliveryStats, DropListener, PeerSpec
@@ -98,6 +98,18 @@ class InProcessRuntime:
     def online(self) -> list[int]:
         """Ids of online peers, sorted."""
         return sorted(self.peers)
+
+    def declared_dead(self) -> list[int]:
+        """Online peers that learned others declared them crashed (they must re-key)."""
+        return [pid for pid in self.online() if self.peers[pid].declared_dead]
+
+    def rekey(self, peer_id: int, epoch: int, seeds: PeerSeeds) -> None:
+        """Move a falsely suspected peer to a new epoch (it keeps data and main model)."""
+        self.peer(peer_id).rekey(epoch, seeds)
+
+    def neighbors_of(self, peer_id: int) -> set[int]:
+        """The links peer ``peer_id`` currently knows of."""
+        return set(self.peer(peer_id).neighbors)
 
     def close(self) -> None:
         """Stop the transport and drop every peer."""

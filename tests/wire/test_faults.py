@@ -47,7 +47,47 @@ def test_churn_under_drop_duplicate_reorder_ends_clean(tiny: dict, tmp_path: Pat
     for dep in summary["departures"]:
         assert dep["pending"] == [], f"{dep['peer']} still held by {dep['pending']}"
     crash = next(d for d in summary["departures"] if d["kind"] == "crash")
-    assert crash["latency_rounds"] <= sc["exchange"]["heartbeat_timeout"]
+    assert crash["detection_rounds"] == sc["exchange"]["heartbeat_timeout"] - 1
     sim.write(tmp_path)
     report = verify_run(tmp_path, oracle=False)  # lineage: 0 stale seeds anywhere
     assert report.passed and all(e.lineage_ok for e in report.events)
+
+
+def test_partition_healed_later_refutes_suspicions_and_verifies(tiny: dict, tmp_path: Path) -> None:
+    sc = copy.deepcopy(tiny)
+    sc["rounds"] = 9
+    sc["events"] = [
+        {"at": 2, "kind": "leave", "peer": 0},
+        {"at": 2, "kind": "join", "peer": 6, "device": "sensor"},
+        {"at": 7, "kind": "crash", "peer": 5},
+    ]
+    sc["exchange"] = {"relay_hops": 2, "heartbeat_timeout": 3}
+    sc["runtime"] = {"kind": "grpc", "wire": {"hosts": 2, "tls": True, "sign": True}}
+    sc["faults"] = {
+        "drop": 0.1,
+        "duplicate": 0.1,
+        "reorder": 0.1,
+        "delay_ms": [0, 3],
+        "partitions": [{"peers": [2, 3], "start": 1, "end": 5}],
+    }
+    sim = Simulation.from_dict(sc).run()
+    summary = sim.summary()
+    kinds = [e["kind"] for e in sim.events]
+    # the cut made both sides suspect each other; after the heal the suspects re-keyed
+    assert summary["false_suspicions"] > 0 and "refuted" in kinds
+    suspected = [d for d in summary["departures"] if d["kind"] == "suspected"]
+    assert {d["peer"] for d in suspected} >= {2, 3}
+    assert summary["resurrected"] == 0
+    assert all(d["pending"] == [] for d in summary["departures"])  # 0 stale seeds
+    crash = next(d for d in summary["departures"] if d["kind"] == "crash")
+    # detected after exactly the configured number of missed heartbeats (rounds 7, 8, 9)
+    assert crash["detection_rounds"] == sc["exchange"]["heartbeat_timeout"] - 1
+    # after the heal everybody is linked again and holds the re-keyed seeds
+    final = {pid: sim.peer(pid) for pid in sim.runtime.online()}
+    assert final[2].epoch >= 1 and final[3].epoch >= 1
+    for suspect in (2, 3):
+        key = (suspect, final[suspect].epoch)
+        assert any(key in p.held for pid, p in final.items() if pid != suspect)
+    sim.write(tmp_path)
+    report = verify_run(tmp_path)
+    assert report.passed, [e.explain() for e in report.events]
