@@ -416,6 +416,10 @@ class Peer:
         self.tombstones.add(key)
         return [key] if self._drop(key) else []
 
+    def note_epoch(self, peer: int, epoch: int) -> list[DataOwner]:
+        """Record ``peer``'s current epoch (told at connection time); returns seeds dropped."""
+        return self._learn_epoch(peer, epoch)
+
     def _learn_epoch(self, peer: int, epoch: int) -> list[DataOwner]:
         """Note that ``peer`` is at ``epoch``; every older epoch of it is gone for good."""
         known = self.known_epochs.get(peer, -1)

@@ -211,6 +211,40 @@ def models(
     console.print(table)
 
 
+@app.command()
+def certs(
+    out: Annotated[Path, typer.Argument(help="Directory to write the CA, host certs and keys.")],
+    host: Annotated[
+        list[str], typer.Option("--host", help="NAME=PEER,PEER,... (repeat per host).")
+    ] = [],  # noqa: B006
+    peers: Annotated[int, typer.Option(help="Or: this many peers, one host each.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed for reproducible signing keys.")] = None,
+) -> None:
+    """Make a small test CA, per-host mTLS certificates and per-peer Ed25519 signing keys."""
+    from hdus_sim.wire.security import KeyRing, make_test_pki
+
+    hosts: dict[str, list[int]] = {}
+    for item in host:
+        name, _, ids = item.partition("=")
+        if not name or not ids:
+            raise typer.BadParameter(f"--host {item!r}: write it as NAME=0,1,2")
+        try:
+            hosts[name] = [int(i) for i in ids.split(",") if i.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"--host {item!r}: peer ids must be integers") from None
+    hosts.update({f"peer{i}": [i] for i in range(peers)})
+    if not hosts:
+        raise typer.BadParameter("give --host NAME=IDS (repeatable) or --peers N")
+    pki = make_test_pki(hosts)
+    path = pki.save(out)
+    ids = sorted({i for v in hosts.values() for i in v})
+    KeyRing.generate(ids, seed=seed).save(path)
+    console.print(
+        f"wrote a test CA, {len(hosts)} host certificate(s) and Ed25519 keys for "
+        f"peers {ids} to [bold]{path}[/] (keys: keyring.json; keep *.key private)"
+    )
+
+
 def main() -> None:
     """Entry point: run the CLI, turning user errors into a clear message and exit code 2."""
     try:

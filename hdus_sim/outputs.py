@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,9 @@ def prepare_dir(out: str | Path, *, overwrite: bool = True) -> Path:
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise RunError(f"output directory {path} is not empty; choose another --out")
     path.mkdir(parents=True, exist_ok=True)
+    # results of an earlier run in the same directory must not verify this one
+    shutil.rmtree(path / "oracles", ignore_errors=True)
+    (path / "verify.json").unlink(missing_ok=True)
     return path
 
 

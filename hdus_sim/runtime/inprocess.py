@@ -83,8 +83,15 @@ class InProcessRuntime:
         del self.peers[peer_id]
 
     def link(self, a: int, b: int, now: int) -> None:
-        """Connect two online peers; each sends the other its seed (and relayable seeds)."""
+        """Connect two online peers; each sends the other its seed (and relayable seeds).
+
+        The connection handshake tells each side the other's epoch (as a join notice does
+        on the wire), so a peer always knows which epoch of a neighbour it would declare
+        crashed, whether or not that neighbour's seed ever reached it.
+        """
         pa, pb = self.peer(a), self.peer(b)
+        self._report_drops(a, pa.note_epoch(b, pb.epoch), now)
+        self._report_drops(b, pb.note_epoch(a, pa.epoch), now)
         out_a = pa.add_neighbor(b, now)
         out_b = pb.add_neighbor(a, now)
         self._deliver(a, out_a, now)

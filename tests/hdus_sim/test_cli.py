@@ -95,3 +95,16 @@ def test_bundled_scenario_runs_and_verifies(name: str, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     report = json.loads((out / "verify.json").read_text())
     assert report["events"] and all(e["verdict"] == "EXACT" for e in report["events"])
+
+
+def test_certs_makes_a_loadable_test_pki(tmp_path: Path) -> None:
+    from hdus_sim.wire.security import KeyRing, TestPki
+
+    res = cli("certs", str(tmp_path / "pki"), "--host", "gw=0,1", "--host", "dev=2")
+    assert res.returncode == 0, res.stderr
+    pki = TestPki.load(tmp_path / "pki")
+    assert pki.hosts["gw"].peer_ids == (0, 1) and pki.hosts["dev"].peer_ids == (2,)
+    keys = KeyRing.load(tmp_path / "pki")
+    assert keys.verify(2, b"x", keys.sign(2, b"x"))
+    res = cli("certs", str(tmp_path / "bad"), "--host", "gw")
+    assert res.returncode != 0 and "NAME=0,1,2" in res.stderr + res.stdout
