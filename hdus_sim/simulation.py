@@ -18,14 +18,10 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-import torch
 
-from clients.datasets import load_dataset
-from clients.ensemble import CombineMode
 from clients.messages import DataOwner
-from clients.partition import FederatedSplit, split_federated
-from clients.peer import Peer, PeerConfig, PeerSeeds
-from clients.training import DistillConfig, TrainConfig
+from clients.partition import FederatedSplit
+from clients.peer import Peer, PeerSeeds
 from hdus_sim.engine import Engine
 from hdus_sim.errors import RunError
 from hdus_sim.metrics import RemovalTracker, mean_of
@@ -33,6 +29,7 @@ from hdus_sim.rng import derive_seed
 from hdus_sim.runtime import InProcessRuntime, PeerSpec
 from hdus_sim.runtime.transport import LocalTransport, Transport
 from hdus_sim.scenario import Event, Scenario, load_scenario
+from hdus_sim.world import World
 from topologies import build
 from topologies.dynamics import attach, connectivity_report, repair
 
@@ -112,9 +109,10 @@ class Simulation:
         self.engine = Engine(self, scenario.rounds, scenario.effective_settle_rounds)
         self._wall0 = time.perf_counter()
         self._built = False
+        self.world: World
         self.split: FederatedSplit
         self.graph: nx.Graph
-        self.runtime: InProcessRuntime
+        self.runtime: Any
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -128,86 +126,18 @@ class Simulation:
         return cls(load_scenario(data), **kwargs).build()
 
     # ------------------------------------------------------------------ building
-    def _peer_config(self, spec: PeerSpec) -> PeerConfig:
-        s = self.scenario
-        return PeerConfig(
-            device=spec.device,
-            seed_arch=s.seed_model.arch,
-            train=TrainConfig(
-                epochs=s.training.local_epochs, batch_size=s.training.batch_size, lr=s.training.lr
-            ),
-            train_rounds=s.training.train_rounds,
-            distill=DistillConfig(
-                steps=s.seed_model.distill_steps,
-                batch_size=s.seed_model.batch_size,
-                lr=s.seed_model.lr,
-                temperature=s.seed_model.temperature,
-            ),
-            rho=s.peers.rho,
-            combine=CombineMode(s.peers.combine),
-            relay_hops=s.exchange.relay_hops,
-            heartbeat_timeout=s.exchange.heartbeat_timeout,
-            withhold_epochs=spec.withhold_epochs,
-            debug_keep_dropped_seeds=spec.keep_dropped_seeds,
-        )
-
     def seeds_for(self, pid: int, epoch: int) -> PeerSeeds:
         """The private random streams of peer ``pid`` at ``epoch``."""
-        root = self.root_seed
-        return PeerSeeds(
-            main_init=derive_seed(root, "main_init", pid, epoch),
-            train=derive_seed(root, "train", pid, epoch),
-            seed_init=derive_seed(root, "seed_init", pid, epoch),
-            distil=derive_seed(root, "distil", pid, epoch),
-        )
-
-    def _make_peer(self, spec: PeerSpec) -> Peer:
-        pid, ep = spec.peer_id, spec.epoch
-        seeds = self.seeds_for(pid, ep)
-        return Peer(
-            pid,
-            ep,
-            self.split.peers[pid],
-            self._reference,
-            self.split.num_classes,
-            self.split.input_shape,
-            self._peer_config(spec),
-            seeds,
-        )
+        return self.world.seeds_for(pid, epoch)
 
     def build(self) -> Simulation:
         """Load data, split it, build the graph and start the initial peers (idempotent)."""
         if self._built:
             return self
         s = self.scenario
-        torch.set_num_threads(s.runtime.torch_threads)
-        dataset = load_dataset(
-            s.dataset.name,
-            root=s.dataset.root,
-            seed=derive_seed(s.seed, "dataset"),
-            synthetic_samples=s.dataset.synthetic_samples,
-            **({"dim": s.dataset.synthetic_dim} if s.dataset.name == "synthetic" else {}),
-        )
-        p = s.partition
-        self.split = split_federated(
-            dataset,
-            s.all_peer_ids,
-            scheme=p.scheme,
-            seed=derive_seed(s.seed, "partition"),
-            alpha=p.alpha,
-            classes_dropped=p.classes_dropped,
-            quantity_sigma=p.quantity_sigma,
-            reference_size=_size(p.reference.size),
-            reference_source=p.reference.source,
-            global_test_size=_size(p.global_test_size),
-            local_test_fraction=p.local_test_fraction,
-        )
-        self._reference = torch.from_numpy(np.ascontiguousarray(self.split.reference_x)).float()
-        gx = torch.from_numpy(np.ascontiguousarray(self.split.global_test_x)).float()
-        gy = torch.from_numpy(np.ascontiguousarray(self.split.global_test_y)).long()
-        self.runtime = InProcessRuntime(
-            self._make_peer, gx, gy, on_drop=self.tracker.dropped, transport=self._transport()
-        )
+        self.world = World.build(s)
+        self.split = self.world.split
+        self.runtime = self._make_runtime()
         self.graph = build(
             s.topology.kind,
             s.peers.initial,
@@ -222,6 +152,20 @@ class Simulation:
             self.engine.schedule(ev.at, ev, priority=i)
         self._built = True
         return self
+
+    def _make_runtime(self) -> Any:
+        """The runtime the scenario asks for."""
+        if self.scenario.runtime.kind == "ray":
+            from hdus_sim.runtime.ray_runtime import RayRuntime
+
+            return RayRuntime(self.scenario, self.world, on_drop=self.tracker.dropped)
+        return InProcessRuntime(
+            self.world.make_peer,
+            self.world.global_x,
+            self.world.global_y,
+            on_drop=self.tracker.dropped,
+            transport=self._transport(),
+        )
 
     def _transport(self) -> Transport:
         """The transport the scenario asks for: in memory, or real gRPC on loopback."""
@@ -302,7 +246,7 @@ class Simulation:
         s = self.scenario
         pid = event.peer
         if event.kind == "join":
-            if pid in self.runtime.peers:
+            if self.runtime.is_online(pid):
                 raise RunError(f"join of peer {pid} at round {now}: it is already online")
             if event.device is not None:
                 self.devices[pid] = event.device
@@ -327,7 +271,7 @@ class Simulation:
                 links=[list(e) for e in new_edges],
             )
             return
-        if pid not in self.runtime.peers:
+        if not self.runtime.is_online(pid):
             raise RunError(
                 f"{event.kind} of peer {pid} at round {now}: peer {pid} is not online; "
                 f"online peers: {self.runtime.online()}"
@@ -365,7 +309,7 @@ class Simulation:
     # ------------------------------------------------------------------ rounds
     def run_round(self, now: int, *, train: bool) -> None:
         """Train (if ``train``), exchange, heartbeat, detect crashes, then record metrics."""
-        self.runtime.stats = type(self.runtime.stats)()
+        self.runtime.begin_round()
         t0 = time.perf_counter()
         changed = self.runtime.train_round(now) if train else []
         t_train = time.perf_counter() - t0
@@ -396,11 +340,12 @@ class Simulation:
         self._restore_links(now)
         resurrected = self._check_resurrections(now)
         rows = self.runtime.evaluate(now)
+        stats = self.runtime.round_stats()
         for row in rows:
-            row["messages"] = self.runtime.stats.sent.get(row["peer"], 0)
-            row["bytes"] = self.runtime.stats.bytes_sent.get(row["peer"], 0)
+            row["messages"] = stats.sent.get(row["peer"], 0)
+            row["bytes"] = stats.bytes_sent.get(row["peer"], 0)
         self.metrics += rows
-        totals = self.runtime.stats.total()
+        totals = stats.total()
         summary = {
             "round": now,
             "phase": "train" if train else "settle",
@@ -475,10 +420,12 @@ class Simulation:
     def close(self) -> None:
         """Stop the transport (gRPC servers, sender threads); peers stay inspectable."""
         if self._built:
-            self.runtime.transport.close()
+            self.runtime.close()
 
     def wire_stats(self) -> dict[str, Any]:
         """Counters of the gRPC wire and its fault layer (empty in memory)."""
+        if hasattr(self.runtime, "wire_stats"):
+            return dict(self.runtime.wire_stats())
         transport = self.runtime.transport
         stats: dict[str, Any] = {}
         wire = getattr(transport, "stats", None)
@@ -543,16 +490,9 @@ class Simulation:
             "resurrected": int(sum(r["resurrected"] for r in self.rounds)),
             "bytes": int(sum(r["bytes"] for r in self.rounds)),
             "devices": {str(k): v for k, v in sorted(self.devices.items())},
-            "main_parameters": {
-                str(pid): p.main_parameters for pid, p in sorted(self.runtime.peers.items())
-            },
+            "main_parameters": {str(k): v for k, v in self.runtime.main_parameters().items()},
             "graph": connectivity_report(self.graph).as_dict(),
             "runtime": self.scenario.runtime.kind,
             "wire": self.wire_stats(),
             "withheld": sorted(self.withheld),
         }
-
-
-def _size(value: float) -> int | float:
-    """Scenario sizes: values >= 1 are counts, values in (0, 1) are fractions."""
-    return int(value) if value >= 1 else float(value)

@@ -60,6 +60,7 @@ class InProcessRuntime:
         self.on_drop = on_drop
         self.peers: dict[int, Peer] = {}
         self.stats = DeliveryStats()
+        self._pending: list[tuple[int, list[Envelope]]] = []
         self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -82,20 +83,28 @@ class InProcessRuntime:
             self._deliver(peer_id, peer.leave_notices(), now)
         del self.peers[peer_id]
 
-    def link(self, a: int, b: int, now: int) -> None:
-        """Connect two online peers; each sends the other its seed (and relayable seeds).
+    def open_link(self, local: int, other: int, other_epoch: int, now: int) -> None:
+        """First half of a link: ``local`` learns of ``other``; its seeds wait for :meth:`flush`.
 
-        The connection handshake tells each side the other's epoch (as a join notice does
+        The connection handshake tells ``local`` the other's epoch (as a join notice does
         on the wire), so a peer always knows which epoch of a neighbour it would declare
         crashed, whether or not that neighbour's seed ever reached it.
         """
-        pa, pb = self.peer(a), self.peer(b)
-        self._report_drops(a, pa.note_epoch(b, pb.epoch), now)
-        self._report_drops(b, pb.note_epoch(a, pa.epoch), now)
-        out_a = pa.add_neighbor(b, now)
-        out_b = pb.add_neighbor(a, now)
-        self._deliver(a, out_a, now)
-        self._deliver(b, out_b, now)
+        peer = self.peer(local)
+        self._report_drops(local, peer.note_epoch(other, other_epoch), now)
+        self._pending.append((local, peer.add_neighbor(other, now)))
+
+    def flush(self, now: int) -> None:
+        """Send what opened links queued (after both ends know each other)."""
+        pending, self._pending = self._pending, []
+        for src, envelopes in pending:
+            self._deliver(src, envelopes, now)
+
+    def link(self, a: int, b: int, now: int) -> None:
+        """Connect two online peers; each sends the other its seed (and relayable seeds)."""
+        self.open_link(a, b, self.peer(b).epoch, now)
+        self.open_link(b, a, self.peer(a).epoch, now)
+        self.flush(now)
 
     def unlink(self, a: int, b: int) -> None:
         """Disconnect two online peers (held seeds are kept)."""
@@ -105,6 +114,22 @@ class InProcessRuntime:
     def online(self) -> list[int]:
         """Ids of online peers, sorted."""
         return sorted(self.peers)
+
+    def is_online(self, peer_id: int) -> bool:
+        """Whether ``peer_id`` is running here."""
+        return peer_id in self.peers
+
+    def begin_round(self) -> None:
+        """Reset the per-round message counters."""
+        self.stats = DeliveryStats()
+
+    def round_stats(self) -> DeliveryStats:
+        """Message counters since :meth:`begin_round`."""
+        return self.stats
+
+    def main_parameters(self) -> dict[int, int]:
+        """Main-model parameter count of every online peer."""
+        return {pid: p.main_parameters for pid, p in sorted(self.peers.items())}
 
     def declared_dead(self) -> list[int]:
         """Online peers that learned others declared them crashed (they must re-key)."""
@@ -119,9 +144,8 @@ class InProcessRuntime:
         return set(self.peer(peer_id).neighbors)
 
     def close(self) -> None:
-        """Stop the transport and drop every peer."""
+        """Stop the transport; peers stay inspectable."""
         self.transport.close()
-        self.peers.clear()
         self._seed_cache.clear()
 
     # ------------------------------------------------------------------ delivery
@@ -161,10 +185,13 @@ class InProcessRuntime:
             self._deliver(pid, self.peers[pid].announce_seed(), now)
         return changed
 
-    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner]]:
-        """Exchange heartbeats, then detect crashes; returns ``(detector, crashed owner)`` pairs."""
+    def send_heartbeats(self, now: int) -> None:
+        """Every online peer sends a heartbeat (with its tombstones) to each neighbour."""
         for pid in self.online():
             self._deliver(pid, self.peers[pid].heartbeats(now), now)
+
+    def detect(self, now: int) -> list[tuple[int, DataOwner]]:
+        """Let each peer declare silent neighbours crashed; returns ``(detector, owner)`` pairs."""
         detections: list[tuple[int, DataOwner]] = []
         for pid in self.online():
             peer = self.peers.get(pid)
@@ -175,6 +202,11 @@ class InProcessRuntime:
             self._report_drops(pid, dropped, now)
             self._deliver(pid, out, now)
         return detections
+
+    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner]]:
+        """Exchange heartbeats, then detect crashes; returns ``(detector, crashed owner)`` pairs."""
+        self.send_heartbeats(now)
+        return self.detect(now)
 
     def send_raw(self, src: int, dst: int, message: SeedMessage, now: int) -> None:
         """Deliver one hand-made message (tests and fault hooks use this)."""

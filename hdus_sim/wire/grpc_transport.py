@@ -213,8 +213,17 @@ class _Host(pb_grpc.PeerServiceServicer):
         return serde.ack(True, "noted")
 
     def RequestDeletion(self, request: Any, context: grpc.ServicerContext) -> Any:
-        """Point-level deletion is not served by this runtime yet."""
-        self._decode(context, lambda: serde.deletion_request_from_proto(request))
+        """Check a deletion request's signature; serving it is not implemented here yet."""
+        _, req = self._decode(context, lambda: serde.deletion_request_from_proto(request))
+        self._check_identity(context, req.requester, "deletion requester")
+        keys = self.transport.keyring
+        if keys is not None and not keys.verify(req.peer, req.signed_payload(), req.signature):
+            self._abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"deletion request {req.request_id!r} is not signed by peer {req.peer}, "
+                "whose data it concerns",
+            )
         context.abort(
             grpc.StatusCode.UNIMPLEMENTED,
             "point-level deletion requests are not served by this runtime yet",

@@ -278,3 +278,22 @@ def test_fuzz_thousand_hostile_messages(live: Simulation) -> None:
     # the simulation carries on normally afterwards
     live.step()
     assert live.rounds[-1]["online"] == 6
+
+
+def test_deletion_request_must_be_signed_by_the_data_owner(live: Simulation) -> None:
+    from clients.messages import DeletionRequest
+
+    transport = live.runtime.transport
+    req = DeletionRequest("r1", peer=1, epoch=0, sample_ids=(3, 4), requester=1)
+    forged = dataclasses.replace(req, signature=transport.keyring.sign(3, req.signed_payload()))
+    signed = dataclasses.replace(req, signature=transport.keyring.sign(1, req.signed_payload()))
+    with grpc.secure_channel(
+        transport.addresses["host0"], channel_credentials(transport.pki, "host1")
+    ) as channel:
+        stub = pb_grpc.PeerServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.RequestDeletion(serde.deletion_request_to_proto(forged, 0), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as err:
+            stub.RequestDeletion(serde.deletion_request_to_proto(signed, 0), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
