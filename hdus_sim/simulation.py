@@ -376,13 +376,9 @@ class Simulation:
 
     def _restore_links(self, now: int) -> None:
         """Re-make graph links a peer dropped (a suspicion, a re-key); devices retry them."""
-        online = set(self.runtime.online())
+        links = self.runtime.neighbor_sets()
         for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
-            if (
-                a in online
-                and b in online
-                and (b not in self.runtime.neighbors_of(a) or a not in self.runtime.neighbors_of(b))
-            ):
+            if a in links and b in links and (b not in links[a] or a not in links[b]):
                 self.runtime.link(a, b, now)
 
     def _check_resurrections(self, now: int) -> int:

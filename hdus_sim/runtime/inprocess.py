@@ -9,6 +9,7 @@ cached per seed version: every holder of a seed would compute the same numbers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,10 @@ class InProcessRuntime:
     ) -> None:
         self.factory = factory
         self.transport: Transport = transport if transport is not None else LocalTransport()
+        # Peers are touched by the caller's thread and, over gRPC, by server threads
+        # delivering messages: every access to peer state holds this lock, and nothing
+        # waits for the network while holding it.
+        self.lock: threading.RLock = getattr(self.transport, "lock", None) or threading.RLock()
         self.global_x = global_x
         self.global_y = global_y
         self.on_drop = on_drop
@@ -74,14 +79,19 @@ class InProcessRuntime:
         """Create a peer (it trains in the next training step)."""
         if spec.peer_id in self.peers:
             raise RunError(f"peer {spec.peer_id} is already online")
-        self.peers[spec.peer_id] = self.factory(spec)
+        peer = self.factory(spec)
+        with self.lock:
+            self.peers[spec.peer_id] = peer
 
     def retire(self, peer_id: int, *, graceful: bool, now: int) -> None:
         """Remove a peer; a graceful leaver first sends its leave notices."""
         peer = self.peer(peer_id)
         if graceful:
-            self._deliver(peer_id, peer.leave_notices(), now)
-        del self.peers[peer_id]
+            with self.lock:
+                notices = peer.leave_notices()
+            self._deliver(peer_id, notices, now)
+        with self.lock:
+            del self.peers[peer_id]
 
     def open_link(self, local: int, other: int, other_epoch: int, now: int) -> None:
         """First half of a link: ``local`` learns of ``other``; its seeds wait for :meth:`flush`.
@@ -91,8 +101,9 @@ class InProcessRuntime:
         crashed, whether or not that neighbour's seed ever reached it.
         """
         peer = self.peer(local)
-        self._report_drops(local, peer.note_epoch(other, other_epoch), now)
-        self._pending.append((local, peer.add_neighbor(other, now)))
+        with self.lock:
+            self._report_drops(local, peer.note_epoch(other, other_epoch), now)
+            self._pending.append((local, peer.add_neighbor(other, now)))
 
     def flush(self, now: int) -> None:
         """Send what opened links queued (after both ends know each other)."""
@@ -108,8 +119,9 @@ class InProcessRuntime:
 
     def unlink(self, a: int, b: int) -> None:
         """Disconnect two online peers (held seeds are kept)."""
-        self.peer(a).remove_neighbor(b)
-        self.peer(b).remove_neighbor(a)
+        with self.lock:
+            self.peer(a).remove_neighbor(b)
+            self.peer(b).remove_neighbor(a)
 
     def online(self) -> list[int]:
         """Ids of online peers, sorted."""
@@ -133,15 +145,23 @@ class InProcessRuntime:
 
     def declared_dead(self) -> list[int]:
         """Online peers that learned others declared them crashed (they must re-key)."""
-        return [pid for pid in self.online() if self.peers[pid].declared_dead]
+        with self.lock:
+            return [pid for pid in self.online() if self.peers[pid].declared_dead]
 
     def rekey(self, peer_id: int, epoch: int, seeds: PeerSeeds) -> None:
         """Move a falsely suspected peer to a new epoch (it keeps data and main model)."""
-        self.peer(peer_id).rekey(epoch, seeds)
+        with self.lock:
+            self.peer(peer_id).rekey(epoch, seeds)
 
     def neighbors_of(self, peer_id: int) -> set[int]:
         """The links peer ``peer_id`` currently knows of."""
-        return set(self.peer(peer_id).neighbors)
+        with self.lock:
+            return set(self.peer(peer_id).neighbors)
+
+    def neighbor_sets(self) -> dict[int, set[int]]:
+        """The links every online peer currently knows of."""
+        with self.lock:
+            return {pid: set(p.neighbors) for pid, p in sorted(self.peers.items())}
 
     def close(self) -> None:
         """Stop the transport; peers stay inspectable."""
@@ -180,26 +200,34 @@ class InProcessRuntime:
     # ------------------------------------------------------------------ protocol steps
     def train_round(self, now: int) -> list[int]:
         """Train every peer with budget left (sorted id order); announce new seeds."""
-        changed = [pid for pid in self.online() if self.peers[pid].train_round()]
-        for pid in changed:
-            self._deliver(pid, self.peers[pid].announce_seed(), now)
+        changed: list[int] = []
+        for pid in self.online():
+            with self.lock:
+                if not self.peers[pid].train_round():
+                    continue
+                announcements = self.peers[pid].announce_seed()
+            changed.append(pid)
+            self._deliver(pid, announcements, now)
         return changed
 
     def send_heartbeats(self, now: int) -> None:
         """Every online peer sends a heartbeat (with its tombstones) to each neighbour."""
         for pid in self.online():
-            self._deliver(pid, self.peers[pid].heartbeats(now), now)
+            with self.lock:
+                beats = self.peers[pid].heartbeats(now)
+            self._deliver(pid, beats, now)
 
     def detect(self, now: int) -> list[tuple[int, DataOwner]]:
         """Let each peer declare silent neighbours crashed; returns ``(detector, owner)`` pairs."""
         detections: list[tuple[int, DataOwner]] = []
         for pid in self.online():
-            peer = self.peers.get(pid)
-            if peer is None:
-                continue
-            crashed, out, dropped = peer.detect_crashes(now)
-            detections += [(pid, key) for key in crashed]
-            self._report_drops(pid, dropped, now)
+            with self.lock:
+                peer = self.peers.get(pid)
+                if peer is None:
+                    continue
+                crashed, out, dropped = peer.detect_crashes(now)
+                detections += [(pid, key) for key in crashed]
+                self._report_drops(pid, dropped, now)
             self._deliver(pid, out, now)
         return detections
 
@@ -224,6 +252,10 @@ class InProcessRuntime:
 
     def evaluate(self, now: int) -> list[dict[str, Any]]:
         """Accuracy of main-only, seeds-only and ensemble on local and global test, per peer."""
+        with self.lock:
+            return self._evaluate(now)
+
+    def _evaluate(self, now: int) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for pid in self.online():
             peer = self.peers[pid]
@@ -253,10 +285,15 @@ class InProcessRuntime:
 
     def predict_probe(self) -> dict[int, np.ndarray]:
         """Each online peer's ensemble scores on the probe (global test) inputs."""
-        return {pid: self.peers[pid].predict(self.global_x).numpy() for pid in self.online()}
+        with self.lock:
+            return {pid: self.peers[pid].predict(self.global_x).numpy() for pid in self.online()}
 
     def holdings(self) -> dict[int, dict[str, Any]]:
         """Each online peer's epoch, held seeds with lineage, tombstones and total lineage."""
+        with self.lock:
+            return self._holdings()
+
+    def _holdings(self) -> dict[int, dict[str, Any]]:
         return {
             pid: {
                 "epoch": p.epoch,
@@ -270,4 +307,5 @@ class InProcessRuntime:
 
     def holders_of(self, owner: DataOwner) -> set[int]:
         """Online peers that hold a seed of ``owner``."""
-        return {pid for pid, p in self.peers.items() if owner in p.held}
+        with self.lock:
+            return {pid for pid, p in self.peers.items() if owner in p.held}
