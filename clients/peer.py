@@ -207,6 +207,8 @@ class Peer:
         self.seeds = seeds
         self.main = build_model(config.device, self.input_shape, num_classes, seed=seeds.main_init)
         self.trained_rounds = 0
+        #: samples processed so far (training: samples x epochs; distillation: steps x batch)
+        self.work_samples = 0
         self.own_seed: SeedRecord | None = None
         self._own_seed_module: nn.Module | None = None
         self.held: dict[DataOwner, HeldSeed] = {}
@@ -263,6 +265,7 @@ class Peer:
         gen = _generator(sub_seed(self.seeds.train, self.trained_rounds))
         train_supervised(self.main, self._train_x, self._train_y, self.config.train, generator=gen)
         self.trained_rounds += 1
+        self.work_samples += len(self._train_y) * self.config.train.epochs
         self.distil_seed()
         return True
 
@@ -279,6 +282,9 @@ class Peer:
         teacher = logits_of(self.main, self.reference_x)
         gen = _generator(sub_seed(self.seeds.distil, version))
         distil(student, teacher, self.reference_x, self.config.distill, generator=gen)
+        self.work_samples += self.config.distill.steps * min(
+            self.config.distill.batch_size, len(self.reference_x)
+        )
         tensors = _state_tensors(student)
         self.own_seed = SeedRecord(
             owner=self.peer_id,

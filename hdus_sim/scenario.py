@@ -107,6 +107,30 @@ class DynamicsSpec(BaseModel):
     repair: Literal["none", "reconnect_neighbors", "ring_bridge"] = "reconnect_neighbors"
 
 
+class DeviceProfile(BaseModel):
+    """What a device class can do: Ray resources, simulated compute speed and link.
+
+    ``cpu`` is the Ray CPU request per peer of this class (scaled down together when the
+    cluster is smaller than the sum); ``speed`` is training throughput in samples per
+    second; ``bandwidth_mbps`` and ``latency_ms`` describe its uplink. Round timing uses
+    them: a peer's simulated time is work / speed + bits sent / bandwidth + latency.
+    """
+
+    model_config = _STRICT
+    cpu: Annotated[float, Field(gt=0)] = 0.1
+    speed: Annotated[float, Field(gt=0)] = 20_000.0
+    bandwidth_mbps: Annotated[float, Field(gt=0)] = 10.0
+    latency_ms: NonNegFloat = 20.0
+
+
+DEFAULT_PROFILES: dict[str, DeviceProfile] = {
+    "sensor": DeviceProfile(cpu=0.05, speed=2_000, bandwidth_mbps=0.25, latency_ms=50),
+    "linear": DeviceProfile(cpu=0.05, speed=2_000, bandwidth_mbps=0.25, latency_ms=50),
+    "phone": DeviceProfile(cpu=0.1, speed=20_000, bandwidth_mbps=10, latency_ms=20),
+    "gateway": DeviceProfile(cpu=0.25, speed=100_000, bandwidth_mbps=100, latency_ms=5),
+}
+
+
 class PeersSpec(BaseModel):
     """The initial peers, their device mix and the ensemble's mixing weight."""
 
@@ -117,6 +141,11 @@ class PeersSpec(BaseModel):
     )
     rho: Annotated[float, Field(ge=0, le=1)] = 0.5
     combine: Literal["logits", "probs"] = "probs"
+    profiles: dict[str, DeviceProfile] = Field(default_factory=lambda: dict(DEFAULT_PROFILES))
+
+    def profile(self, device: str) -> DeviceProfile:
+        """The profile of a device class (the defaults fill what the scenario leaves out)."""
+        return self.profiles.get(device) or DEFAULT_PROFILES.get(device) or DeviceProfile()
 
     @field_validator("devices")
     @classmethod
@@ -188,13 +217,32 @@ class RuntimeSpec(BaseModel):
     ``inprocess``: all peers in this Python process, messages handed over as plain records
     (``wire_roundtrip: true`` passes each through its protobuf encoding). ``grpc``: the same
     peers, but every message crosses real gRPC between ``wire.hosts`` servers on loopback.
+    ``ray``: peers packed ``peers_per_actor`` to a Ray actor, each actor a gRPC host; embedded
+    local Ray, or the cluster at ``address``; ``placement`` spreads actors over nodes or packs
+    them; a killed actor is restarted (``max_restarts``) from its peers' last checkpoint and
+    its peers are ``restore``-d as they were or ``rejoin`` under a new epoch.
     """
 
     model_config = _STRICT
-    kind: Literal["inprocess", "grpc"] = "inprocess"
+    kind: Literal["inprocess", "grpc", "ray"] = "inprocess"
     torch_threads: PosInt = 1
     wire_roundtrip: bool = False
     wire: WireSpec = WireSpec()
+    peers_per_actor: PosInt | None = None
+    address: str | None = None
+    placement: Literal["spread", "pack"] = "spread"
+    max_restarts: NonNegInt = 1
+    on_actor_restart: Literal["restore", "rejoin"] = "restore"
+    checkpoint_dir: str | None = None
+
+    def packing(self, n_peers: int) -> int:
+        """Peers per actor: as configured, or automatic (about 2 actors per core, >= 1)."""
+        if self.peers_per_actor is not None:
+            return self.peers_per_actor
+        import os
+
+        actors = max(1, 2 * (os.cpu_count() or 1))
+        return max(1, -(-n_peers // actors))
 
 
 class PartitionFault(BaseModel):
@@ -232,16 +280,26 @@ class DebugSpec(BaseModel):
 
 
 class Event(BaseModel):
-    """A scripted event at the start of round ``at``: a peer joins, leaves, or crashes."""
+    """A scripted event at the start of round ``at``.
+
+    ``join``/``leave``/``crash`` name a ``peer``; ``kill_actor`` names an ``actor`` (the
+    process hosting peers ``actor * peers_per_actor ...``): it dies and is restarted.
+    """
 
     model_config = _STRICT
     at: NonNegInt
-    kind: Literal["join", "leave", "crash"]
-    peer: NonNegInt
+    kind: Literal["join", "leave", "crash", "kill_actor"]
+    peer: NonNegInt | None = None
+    actor: NonNegInt | None = None
     device: str | None = None
 
     @model_validator(mode="after")
     def _device(self) -> Event:
+        if self.kind == "kill_actor":
+            if self.actor is None or self.peer is not None:
+                raise ValueError("kill_actor takes `actor: INDEX` (and no peer)")
+        elif self.peer is None or self.actor is not None:
+            raise ValueError(f"a {self.kind} takes `peer: ID` (and no actor)")
         if self.device is not None:
             if self.kind != "join":
                 raise ValueError(f"only a join takes a device, not a {self.kind}")
@@ -284,6 +342,10 @@ class Scenario(BaseModel):
         online = set(range(self.peers.initial))
         ever = set(online)
         for i, ev in sorted(enumerate(self.events), key=lambda p: (p[1].at, p[0])):
+            if ev.kind == "kill_actor":
+                if ev.at >= self.rounds:
+                    raise ValueError(f"events[{i}]: round {ev.at} is past the last round")
+                continue
             where = f"events[{i}] ({ev.kind} of peer {ev.peer} at round {ev.at})"
             if ev.at >= self.rounds:
                 raise ValueError(
@@ -321,7 +383,9 @@ class Scenario(BaseModel):
     @property
     def all_peer_ids(self) -> list[int]:
         """Every peer id that is ever online (initial peers and joiners), sorted."""
-        ids = set(range(self.peers.initial)) | {e.peer for e in self.events if e.kind == "join"}
+        ids = set(range(self.peers.initial)) | {
+            e.peer for e in self.events if e.kind == "join" and e.peer is not None
+        }
         return sorted(ids)
 
     @property

@@ -29,7 +29,7 @@ from hdus_sim.rng import derive_seed
 from hdus_sim.runtime import InProcessRuntime, PeerSpec
 from hdus_sim.runtime.transport import LocalTransport, Transport
 from hdus_sim.scenario import Event, Scenario, load_scenario
-from hdus_sim.world import World
+from hdus_sim.world import World, placement_of
 from topologies import build
 from topologies.dynamics import attach, connectivity_report, repair
 
@@ -104,6 +104,7 @@ class Simulation:
         self.rounds: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.tracker = RemovalTracker()
+        self._work_seen: dict[DataOwner, int] = {}
         self.epochs: dict[int, int] = {}
         self.devices = assign_devices(scenario)
         self.engine = Engine(self, scenario.rounds, scenario.effective_settle_rounds)
@@ -158,7 +159,13 @@ class Simulation:
         if self.scenario.runtime.kind == "ray":
             from hdus_sim.runtime.ray_runtime import RayRuntime
 
-            return RayRuntime(self.scenario, self.world, on_drop=self.tracker.dropped)
+            return RayRuntime(
+                self.scenario,
+                self.world,
+                on_drop=self.tracker.dropped,
+                withheld=self.withheld,
+                devices=self.devices,
+            )
         return InProcessRuntime(
             self.world.make_peer,
             self.world.global_x,
@@ -244,7 +251,11 @@ class Simulation:
     def apply_event(self, event: Event, now: int) -> None:
         """Apply a join, leave or crash at round ``now`` (the engine calls this)."""
         s = self.scenario
+        if event.kind == "kill_actor":
+            self._kill_actor(event, now)
+            return
         pid = event.peer
+        assert pid is not None  # validated: join/leave/crash name a peer
         if event.kind == "join":
             if self.runtime.is_online(pid):
                 raise RunError(f"join of peer {pid} at round {now}: it is already online")
@@ -300,6 +311,38 @@ class Simulation:
             connected=connectivity_report(self.graph).is_connected,
         )
 
+    def _kill_actor(self, event: Event, now: int) -> None:
+        """An actor process dies between rounds and is restarted from its last checkpoint.
+
+        With ``on_actor_restart: restore`` its peers come back exactly as checkpointed; with
+        ``rejoin`` they are treated as crashed and re-join under a new epoch (their old
+        epochs are tracked and verified as departures). In the in-process runtime there is
+        no process to kill; the same peers get the same treatment, so oracles agree.
+        """
+        s = self.scenario
+        assert event.actor is not None
+        ppa = s.runtime.packing(len(s.all_peer_ids))
+        hosted = [p for p in self.runtime.online() if placement_of(p, ppa) == event.actor]
+        restored = hosted
+        if hasattr(self.runtime, "kill_actor"):
+            restored = self.runtime.kill_actor(event.actor, now)
+        self._log(
+            now,
+            "kill_actor",
+            actor=event.actor,
+            peers=hosted,
+            restored=restored,
+            policy=s.runtime.on_actor_restart,
+        )
+        if s.runtime.on_actor_restart == "rejoin":
+            for pid in hosted:
+                old = (pid, self.epochs[pid])
+                self.tracker.start(pid, old[1], "actor_crash", now, self.runtime.holders_of(old))
+                self.epochs[pid] = old[1] + 1
+                self.runtime.rekey(pid, old[1] + 1, self.seeds_for(pid, old[1] + 1))
+                self._log(now, "rejoin", peer=pid, old_epoch=old[1], epoch=old[1] + 1)
+            self._restore_links(now)
+
     def apply(self, event: Event | Mapping[str, Any]) -> None:
         """Apply an event by hand now, before the next round runs (notebook use)."""
         ev = event if isinstance(event, Event) else Event.model_validate(dict(event))
@@ -339,11 +382,24 @@ class Simulation:
         self._refute_suspicions(now)
         self._restore_links(now)
         resurrected = self._check_resurrections(now)
+        if hasattr(self.runtime, "end_round"):
+            self.runtime.end_round(now)
         rows = self.runtime.evaluate(now)
         stats = self.runtime.round_stats()
+        sim_times = []
         for row in rows:
             row["messages"] = stats.sent.get(row["peer"], 0)
             row["bytes"] = stats.bytes_sent.get(row["peer"], 0)
+            key = (row["peer"], row["epoch"])
+            work = row["work_samples"] - self._work_seen.get(key, 0)
+            self._work_seen[key] = row["work_samples"]
+            prof = self.scenario.peers.profile(row["device"])
+            row["sim_s"] = (
+                work / prof.speed
+                + row["bytes"] * 8 / (prof.bandwidth_mbps * 1e6)
+                + (prof.latency_ms / 1000 if row["messages"] else 0.0)
+            )
+            sim_times.append(row["sim_s"])
         self.metrics += rows
         totals = stats.total()
         summary = {
@@ -353,6 +409,7 @@ class Simulation:
             "new_seeds": len(changed),
             "train_s": round(t_train, 4),
             "resurrected": resurrected,
+            "sim_round_s": round(max(sim_times, default=0.0), 4),
             **totals,
             **{k: mean_of(rows, k) for k in ACCURACY_KEYS},
         }

@@ -268,6 +268,7 @@ class InProcessRuntime:
                 "device": peer.config.device,
                 "held_seeds": len(peer.held),
                 "neighbors": len(peer.neighbors),
+                "work_samples": peer.work_samples,
             }
             for split, x, y, seeds in (
                 ("local", local_x, local_y, None),

@@ -263,6 +263,8 @@ class GrpcTransport:
         keyring: KeyRing | None = None,
         faults: FaultLayer | None = None,
         online: Callable[[], list[int]] | None = None,
+        local_hosts: list[str] | None = None,
+        placement: Callable[[int], str] | None = None,
     ) -> None:
         if config.tls and pki is None:
             raise RunError("wire.tls is on but no certificates were given")
@@ -285,6 +287,15 @@ class GrpcTransport:
         self._inflight = 0
         self._idle = threading.Condition()
         self._started = False
+        self.local_hosts = (
+            list(local_hosts)
+            if local_hosts is not None
+            else [self.host_name(i) for i in range(config.hosts)]
+        )
+        self.placement = placement
+        #: messages handed to the sender queue / whose RPC finished (for global quiescence)
+        self.submitted = 0
+        self.completed = 0
 
     # -------------------------------------------------------------- lifecycle
     def host_name(self, index: int) -> str:
@@ -293,7 +304,20 @@ class GrpcTransport:
 
     def host_of(self, peer_id: int) -> str:
         """The host serving ``peer_id``."""
+        if self.placement is not None:
+            return self.placement(peer_id)
         return self.host_name(peer_id % self.config.hosts)
+
+    def set_directory(self, addresses: dict[str, str]) -> None:
+        """Learn (or update) where remote hosts listen; stale channels are dropped."""
+        for name, address in addresses.items():
+            if name in self.local_hosts:
+                continue
+            if self.addresses.get(name) != address:
+                for key in [k for k in self._stubs if k[1] == name]:
+                    self._stubs.pop(key)
+                    self._channels.pop(key).close()
+            self.addresses[name] = address
 
     def start(self) -> GrpcTransport:
         """Start one gRPC server per host on ``127.0.0.1``, ports chosen by the OS."""
@@ -303,8 +327,7 @@ class GrpcTransport:
             ("grpc.max_receive_message_length", self.config.max_message_bytes),
             ("grpc.max_send_message_length", self.config.max_message_bytes),
         ]
-        for i in range(self.config.hosts):
-            name = self.host_name(i)
+        for name in self.local_hosts:
             server = grpc.server(
                 ThreadPoolExecutor(max_workers=8, thread_name_prefix=name), options=options
             )
@@ -382,6 +405,7 @@ class GrpcTransport:
                 self.stats.backpressure_drops += 1
                 return False
             self._inflight += 1
+            self.submitted += 1
         handler.count_sent(src, message)
         self._pool.submit(self._send, src, env.dst, message, self.now)
         return True
@@ -400,6 +424,7 @@ class GrpcTransport:
         finally:
             with self._idle:
                 self._inflight -= 1
+                self.completed += 1
                 if self._inflight == 0:
                     self._idle.notify_all()
 
@@ -415,6 +440,9 @@ class GrpcTransport:
         raise RunError(f"no RPC for message type {type(message).__name__}")
 
     def _rpc(self, src: int, dst: int, message: Message) -> None:
+        if self.host_of(dst) not in self.addresses:
+            self.stats.refused["NO_ADDRESS"] += 1  # nobody told us where that host listens
+            return
         stub = self._stub(self.host_of(src), self.host_of(dst))
         backoff = self.config.backoff_s
         for attempt in range(self.config.retries + 1):

@@ -1,0 +1,599 @@
+"""Peers as Ray actors talking real gRPC: the ``ray`` runtime.
+
+A Ray actor is a whole Python process (about 1 s to start and 180 MB with torch), so each
+:class:`HostActor` hosts many peers (``runtime.peers_per_actor``, packed by peer id) and
+one gRPC ``PeerService`` server; peers on different actors, and on the same one, exchange
+every message over that wire. The :class:`~clients.peer.Peer` class is the very one the
+in-process runtime uses: an actor wraps an :class:`InProcessRuntime` whose transport is the
+gRPC wire.
+
+The driver (:class:`RayRuntime`) sends each protocol step to every actor at once and then
+waits for global quiescence: it polls every actor's count of messages submitted and
+completed until the sums agree twice in a row (Mattern's counting method), so a message
+relayed from actor to actor still completes within its round. Metrics come back as rows;
+models stay in the actors (only the final predictions are pulled, once).
+
+Each actor checkpoints its peers at the end of every round. An actor that dies is
+restarted by Ray (``max_restarts``) and reloads its peers from that checkpoint; the
+scenario says whether they are ``restore``-d as they were or ``rejoin`` under a new epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from clients.messages import DataOwner
+from clients.peer import Peer
+from hdus_sim.errors import RunError
+from hdus_sim.runtime.base import DeliveryStats, DropListener, PeerSpec
+from hdus_sim.runtime.inprocess import InProcessRuntime
+from hdus_sim.scenario import Scenario, load_scenario, scenario_to_dict
+from hdus_sim.world import World, placement_of
+
+__all__ = ["HostActor", "RayRuntime"]
+
+
+def actor_name(index: int) -> str:
+    """Host name (and certificate name) of actor ``index``."""
+    return f"actor{index}"
+
+
+class HostActor:
+    """One Ray actor: a gRPC host serving the peers placed on it (wrapped by ``ray.remote``).
+
+    Parameters
+    ----------
+    scenario
+        The scenario as plain data; the actor rebuilds the world (data split) from it.
+    index, n_actors, peers_per_actor
+        This actor's index, how many there are, and the packing that places peers.
+    withheld
+        Data owners whose own seed is never sent (the retrain oracle).
+    pki
+        Test certificates for mutual TLS (``None`` when ``runtime.wire.tls`` is off).
+    checkpoint_dir
+        Where this actor writes its peers after every round and reloads them on restart.
+    """
+
+    def __init__(
+        self,
+        scenario: dict[str, Any],
+        index: int,
+        n_actors: int,
+        peers_per_actor: int,
+        withheld: frozenset[DataOwner],
+        pki: Any,
+        checkpoint_dir: str,
+    ) -> None:
+        from hdus_sim.rng import derive_seed
+        from hdus_sim.wire.faults import FaultConfig, FaultLayer, Partition
+        from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
+        from hdus_sim.wire.security import KeyRing
+
+        sc = load_scenario(scenario)
+        self.index = index
+        self.name = actor_name(index)
+        self.checkpoint = Path(checkpoint_dir) / f"{self.name}.pkl"
+        self.world = World.build(sc)
+        w, f = sc.runtime.wire, sc.faults
+        config = WireConfig(
+            hosts=n_actors,
+            tls=w.tls,
+            sign=w.sign,
+            chunk_bytes=w.chunk_kb * 1024,
+            deadline_s=w.deadline_s,
+            retries=w.retries,
+            workers=w.workers,
+        )
+        keyring = (
+            KeyRing.generate(sc.all_peer_ids, seed=derive_seed(sc.seed, "keys")) if w.sign else None
+        )
+        faults = FaultLayer(
+            FaultConfig(
+                drop=f.drop,
+                duplicate=f.duplicate,
+                reorder=f.reorder,
+                delay_ms=(float(f.delay_ms[0]), float(f.delay_ms[1])),
+                reorder_ms=f.reorder_ms,
+                partitions=tuple(
+                    Partition(frozenset(p.peers), p.start, p.end) for p in f.partitions
+                ),
+                seed=derive_seed(sc.seed, "faults"),
+            )
+        )
+        self.transport = GrpcTransport(
+            config,
+            pki=pki,
+            keyring=keyring,
+            faults=faults if faults.config.active else None,
+            online=lambda: self.runtime.online(),
+            local_hosts=[self.name],
+            placement=lambda pid: actor_name(placement_of(pid, peers_per_actor)),
+        )
+        self.drops: list[tuple[int, DataOwner, int]] = []
+        self.runtime = InProcessRuntime(
+            self.world.make_peer,
+            self.world.global_x,
+            self.world.global_y,
+            on_drop=lambda holder, key, now: self.drops.append((holder, key, now)),
+            transport=self.transport,
+        )
+        self.transport.handler = self.runtime
+        self.restored = self._restore()
+        self.withheld = withheld
+
+    # -------------------------------------------------------------- lifecycle
+    def _restore(self) -> list[int]:
+        if not self.checkpoint.is_file():
+            return []
+        with self.checkpoint.open("rb") as fh:
+            peers: dict[int, Peer] = pickle.load(fh)
+        for peer in peers.values():
+            peer.reference_x = self.world.reference  # share, as a fresh peer would
+        self.runtime.peers.update(peers)
+        return sorted(peers)
+
+    def start(self) -> dict[str, Any]:
+        """Start the gRPC server; return where it listens and where this actor runs."""
+        import ray
+
+        self.transport.start()
+        return {
+            "host": self.name,
+            "address": self.transport.addresses[self.name],
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "restored": self.restored,
+        }
+
+    def set_directory(self, addresses: dict[str, str]) -> None:
+        """Learn where the other actors listen."""
+        self.transport.set_directory(addresses)
+
+    def save_checkpoint(self) -> int:
+        """Write this actor's peers (atomically); returns the bytes written."""
+        with self.runtime.lock:
+            data = pickle.dumps(self.runtime.peers, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp = self.checkpoint.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.checkpoint)
+        return len(data)
+
+    def counters(self) -> tuple[int, int]:
+        """Messages submitted and completed by this actor's sender (for quiescence)."""
+        return self.transport.submitted, self.transport.completed
+
+    def drain_drops(self) -> list[tuple[int, DataOwner, int]]:
+        """Seed drops since the last call: ``(holder, owner, round)``."""
+        drops, self.drops = self.drops, []
+        return drops
+
+    def close(self) -> None:
+        """Stop the gRPC server."""
+        self.transport.close()
+
+    # -------------------------------------------------------------- the runtime, remotely
+    def spawn(self, spec: PeerSpec) -> None:
+        """Create a peer here."""
+        self.runtime.spawn(spec)
+
+    def retire(self, peer_id: int, graceful: bool, now: int) -> None:
+        """Stop a peer here (a graceful one says goodbye first)."""
+        self.runtime.retire(peer_id, graceful=graceful, now=now)
+
+    def open_link(self, local: int, other: int, other_epoch: int, now: int) -> None:
+        """First half of a link."""
+        self.runtime.open_link(local, other, other_epoch, now)
+
+    def flush(self, now: int) -> None:
+        """Send what opened links queued."""
+        self.runtime.flush(now)
+
+    def begin_round(self) -> None:
+        """Reset per-round counters."""
+        self.runtime.begin_round()
+
+    def train_round(self, now: int) -> list[int]:
+        """Train the peers here; returns who made a new seed."""
+        return self.runtime.train_round(now)
+
+    def send_heartbeats(self, now: int) -> None:
+        """Heartbeats from the peers here."""
+        self.runtime.send_heartbeats(now)
+
+    def detect(self, now: int) -> list[tuple[int, DataOwner]]:
+        """Crash detection by the peers here."""
+        return self.runtime.detect(now)
+
+    def evaluate(self, now: int) -> list[dict[str, Any]]:
+        """Accuracy rows of the peers here."""
+        return self.runtime.evaluate(now)
+
+    def predict_probe(self) -> dict[int, Any]:
+        """Final ensemble scores of the peers here."""
+        return self.runtime.predict_probe()
+
+    def holdings(self) -> dict[int, dict[str, Any]]:
+        """Held seeds and lineage of the peers here."""
+        return self.runtime.holdings()
+
+    def holders_of(self, owner: DataOwner) -> set[int]:
+        """Peers here holding ``owner``'s seed."""
+        return self.runtime.holders_of(owner)
+
+    def declared_dead(self) -> list[int]:
+        """Peers here that learned they were declared crashed."""
+        return self.runtime.declared_dead()
+
+    def rekey(self, peer_id: int, epoch: int) -> None:
+        """Move a peer here to a new epoch."""
+        self.runtime.rekey(peer_id, epoch, self.world.seeds_for(peer_id, epoch))
+
+    def neighbor_sets(self) -> dict[int, set[int]]:
+        """Links of the peers here."""
+        return self.runtime.neighbor_sets()
+
+    def round_stats(self) -> DeliveryStats:
+        """Message counters of this round."""
+        return self.runtime.round_stats()
+
+    def main_parameters(self) -> dict[int, int]:
+        """Main-model sizes of the peers here."""
+        return self.runtime.main_parameters()
+
+    def online(self) -> list[int]:
+        """Peers running here."""
+        return self.runtime.online()
+
+    def get_peer(self, peer_id: int) -> Peer:
+        """A copy of one peer (for inspection from the driver)."""
+        with self.runtime.lock:
+            return self.runtime.peer(peer_id)
+
+    def wire_stats(self) -> dict[str, Any]:
+        """Wire counters of this actor."""
+        st = self.transport.stats
+        out: dict[str, Any] = {
+            "rpcs": st.rpcs,
+            "retries": st.retries,
+            "failed": st.failed,
+            "refused": dict(st.refused),
+            "rejected": dict(st.rejected),
+            "backpressure_drops": st.backpressure_drops,
+        }
+        if self.transport.faults is not None:
+            fs = self.transport.faults.stats
+            out["faults"] = {
+                "dropped": fs.dropped,
+                "duplicated": fs.duplicated,
+                "delayed": fs.delayed,
+                "reordered": fs.reordered,
+                "partitioned": fs.partitioned,
+            }
+        return out
+
+
+def _ensure_ray(address: str | None, num_cpus: int | None = None) -> Any:
+    if not address:
+        # embedded local Ray binds 127.0.0.1 only with this set before ray is imported
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, **kwargs)
+    return ray
+
+
+class RayRuntime:
+    """The driver side of the ``ray`` runtime; see the module docstring."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        world: World,
+        *,
+        on_drop: DropListener | None = None,
+        withheld: frozenset[DataOwner] = frozenset(),
+        devices: dict[int, str] | None = None,
+    ) -> None:
+        from hdus_sim.wire.security import make_test_pki
+
+        self.scenario = scenario
+        self.world = world
+        self.on_drop = on_drop
+        self.global_x, self.global_y = world.global_x, world.global_y
+        rt = scenario.runtime
+        self.ray = _ensure_ray(rt.address)
+        ids = scenario.all_peer_ids
+        self.ppa = rt.packing(len(ids))
+        self.n_actors = placement_of(max(ids), self.ppa) + 1
+        hosted = {
+            i: [p for p in ids if placement_of(p, self.ppa) == i] for i in range(self.n_actors)
+        }
+        self.pki = (
+            make_test_pki({actor_name(i): hosted[i] for i in range(self.n_actors)})
+            if rt.wire.tls
+            else None
+        )
+        base = Path(rt.checkpoint_dir) if rt.checkpoint_dir else Path(tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_dir = tempfile.mkdtemp(prefix="hdus-ckpt-", dir=base)
+        # device classes -> Ray CPU requests, scaled together to fit the cluster
+        devices = devices or {}
+        wanted = [
+            sum(scenario.peers.profile(devices.get(p, "sensor")).cpu for p in hosted[i]) or 0.01
+            for i in range(self.n_actors)
+        ]
+        cluster = float(self.ray.cluster_resources().get("CPU", 1.0))
+        self.cpu_scale = min(1.0, 0.9 * cluster / sum(wanted))
+        strategy = "SPREAD" if rt.placement == "spread" else "DEFAULT"
+        actor_cls = self.ray.remote(HostActor)
+        plain = scenario_to_dict(scenario)
+        self.actors = [
+            actor_cls.options(
+                num_cpus=round(wanted[i] * self.cpu_scale, 4),
+                max_restarts=rt.max_restarts,
+                scheduling_strategy=strategy,
+            ).remote(plain, i, self.n_actors, self.ppa, withheld, self.pki, self.checkpoint_dir)
+            for i in range(self.n_actors)
+        ]
+        self.info = self.ray.get([a.start.remote() for a in self.actors])
+        self._broadcast_directory()
+        self._online: set[int] = set()
+        self._epochs: dict[int, int] = {}
+        self.stats = DeliveryStats()
+        self._final: dict[str, Any] | None = None
+
+    # -------------------------------------------------------------- plumbing
+    def _broadcast_directory(self) -> None:
+        directory = {i["host"]: i["address"] for i in self.info}
+        self.ray.get([a.set_directory.remote(directory) for a in self.actors])
+
+    def actor_of(self, peer_id: int) -> Any:
+        """The actor hosting ``peer_id``."""
+        return self.actors[placement_of(peer_id, self.ppa)]
+
+    def _all(self, method: str, *args: Any) -> list[Any]:
+        if not self.actors:
+            raise RunError(f"the Ray actors are stopped: cannot call {method}")
+        return self.ray.get([getattr(a, method).remote(*args) for a in self.actors])
+
+    def barrier(self, timeout_s: float = 300.0) -> None:
+        """Wait until no message is in flight anywhere, then report the seed drops."""
+        deadline = time.monotonic() + timeout_s
+        previous: tuple[int, int] | None = None
+        while True:
+            counts = self._all("counters")
+            total = (sum(c[0] for c in counts), sum(c[1] for c in counts))
+            if total[0] == total[1] and total == previous:
+                break
+            if time.monotonic() > deadline:
+                raise RunError(f"messages still in flight after {timeout_s} s: {total}")
+            previous = total
+            time.sleep(0.002)
+        drops = sorted(d for batch in self._all("drain_drops") for d in batch)
+        if self.on_drop is not None:
+            for holder, key, now in drops:
+                self.on_drop(holder, key, now)
+
+    def describe(self) -> dict[str, Any]:
+        """Where actors run: node, process and the peers each hosts."""
+        return {
+            "actors": [
+                {
+                    **{k: v for k, v in i.items() if k != "restored"},
+                    "peers": [
+                        p for p in self.scenario.all_peer_ids if placement_of(p, self.ppa) == idx
+                    ],
+                }
+                for idx, i in enumerate(self.info)
+            ],
+            "peers_per_actor": self.ppa,
+            "cpu_scale": self.cpu_scale,
+            "nodes": sorted({i["node_id"] for i in self.info}),
+        }
+
+    # -------------------------------------------------------------- runtime protocol
+    def spawn(self, spec: PeerSpec) -> None:
+        """Create a peer on its actor."""
+        self.ray.get(self.actor_of(spec.peer_id).spawn.remote(spec))
+        self._online.add(spec.peer_id)
+        self._epochs[spec.peer_id] = spec.epoch
+
+    def retire(self, peer_id: int, *, graceful: bool, now: int) -> None:
+        """Stop a peer (graceful: goodbye first) and wait for the consequences."""
+        self.ray.get(self.actor_of(peer_id).retire.remote(peer_id, graceful, now))
+        self._online.discard(peer_id)
+        self.barrier()
+
+    def link(self, a: int, b: int, now: int) -> None:
+        """Connect two peers (possibly on different actors)."""
+        actor_a, actor_b = self.actor_of(a), self.actor_of(b)
+        self.ray.get(
+            [
+                actor_a.open_link.remote(a, b, self._epochs[b], now),
+                actor_b.open_link.remote(b, a, self._epochs[a], now),
+            ]
+        )
+        flushes = [actor_a.flush.remote(now)]
+        if actor_b is not actor_a:
+            flushes.append(actor_b.flush.remote(now))
+        self.ray.get(flushes)
+        self.barrier()
+
+    def online(self) -> list[int]:
+        """Peers running anywhere."""
+        return sorted(self._online)
+
+    def is_online(self, peer_id: int) -> bool:
+        """Whether ``peer_id`` runs."""
+        return peer_id in self._online
+
+    def begin_round(self) -> None:
+        """Reset per-round counters everywhere."""
+        self._all("begin_round")
+
+    def round_stats(self) -> DeliveryStats:
+        """Message counters of this round, merged over actors."""
+        merged = DeliveryStats()
+        for st in self._all("round_stats"):
+            merged.sent.update(st.sent)
+            merged.bytes_sent.update(st.bytes_sent)
+            merged.lost += st.lost
+            merged.refused.update(st.refused)
+        return merged
+
+    def train_round(self, now: int) -> list[int]:
+        """Every actor trains its peers at once; then wait for the announcements."""
+        changed = sorted(p for batch in self._all("train_round", now) for p in batch)
+        self.barrier()
+        return changed
+
+    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner]]:
+        """Heartbeats everywhere, then crash detection everywhere."""
+        self._all("send_heartbeats", now)
+        self.barrier()
+        detections = sorted(d for batch in self._all("detect", now) for d in batch)
+        self.barrier()
+        return detections
+
+    def end_round(self, now: int) -> None:
+        """Checkpoint every actor's peers (what a restarted actor comes back from)."""
+        self._all("save_checkpoint")
+
+    def evaluate(self, now: int) -> list[dict[str, Any]]:
+        """Accuracy rows from every actor (models stay where they are)."""
+        return sorted(
+            (r for batch in self._all("evaluate", now) for r in batch), key=lambda r: r["peer"]
+        )
+
+    def predict_probe(self) -> dict[int, Any]:
+        """Final ensemble scores of every peer (pulled once, at the end)."""
+        if self._final is not None:
+            return self._final["predict_probe"]  # type: ignore[no-any-return]
+        out: dict[int, Any] = {}
+        for batch in self._all("predict_probe"):
+            out.update(batch)
+        return dict(sorted(out.items()))
+
+    def holdings(self) -> dict[int, dict[str, Any]]:
+        """Held seeds and lineage of every peer."""
+        if self._final is not None:
+            return self._final["holdings"]  # type: ignore[no-any-return]
+        out: dict[int, dict[str, Any]] = {}
+        for batch in self._all("holdings"):
+            out.update(batch)
+        return dict(sorted(out.items()))
+
+    def holders_of(self, owner: DataOwner) -> set[int]:
+        """Peers anywhere holding ``owner``'s seed."""
+        return set().union(*self._all("holders_of", owner))
+
+    def declared_dead(self) -> list[int]:
+        """Peers that learned they were declared crashed."""
+        if self._final is not None:
+            return self._final["declared_dead"]  # type: ignore[no-any-return]
+        return sorted(p for batch in self._all("declared_dead") for p in batch)
+
+    def rekey(self, peer_id: int, epoch: int, seeds: Any = None) -> None:
+        """Move a peer to a new epoch (its actor derives the seeds)."""
+        self.ray.get(self.actor_of(peer_id).rekey.remote(peer_id, epoch))
+        self._epochs[peer_id] = epoch
+
+    def neighbor_sets(self) -> dict[int, set[int]]:
+        """Links of every peer."""
+        if self._final is not None:
+            return self._final["neighbor_sets"]  # type: ignore[no-any-return]
+        out: dict[int, set[int]] = {}
+        for batch in self._all("neighbor_sets"):
+            out.update(batch)
+        return out
+
+    def main_parameters(self) -> dict[int, int]:
+        """Main-model sizes of every peer."""
+        if self._final is not None:
+            return self._final["main_parameters"]  # type: ignore[no-any-return]
+        out: dict[int, int] = {}
+        for batch in self._all("main_parameters"):
+            out.update(batch)
+        return dict(sorted(out.items()))
+
+    def peer(self, peer_id: int) -> Peer:
+        """A snapshot copy of a peer, fetched from its actor (changes do not go back)."""
+        if peer_id not in self._online:
+            raise RunError(f"peer {peer_id} is not online; online peers: {self.online()}")
+        return self.ray.get(self.actor_of(peer_id).get_peer.remote(peer_id))
+
+    def wire_stats(self) -> dict[str, Any]:
+        """Wire counters summed over actors, plus where actors ran."""
+        if self._final is not None:
+            return self._final["wire_stats"]  # type: ignore[no-any-return]
+        total: dict[str, Any] = {"rpcs": 0, "retries": 0, "failed": 0, "backpressure_drops": 0}
+        faults: dict[str, int] = {}
+        for st in self._all("wire_stats"):
+            for k in total:
+                total[k] += st[k]
+            for k, v in st.get("faults", {}).items():
+                faults[k] = faults.get(k, 0) + v
+        if faults:
+            total["faults"] = faults
+        total["ray"] = self.describe()
+        return total
+
+    def kill_actor(self, index: int, now: int) -> list[int]:
+        """Kill actor ``index``; Ray restarts it and it reloads its peers' last checkpoint.
+
+        Returns the peers it restored (they must be exactly the ones it hosted).
+        """
+        if not 0 <= index < self.n_actors:
+            raise RunError(
+                f"kill_actor: actor {index} does not exist; actors are 0..{self.n_actors - 1}"
+            )
+        actor = self.actors[index]
+        expected = sorted(p for p in self._online if placement_of(p, self.ppa) == index)
+        self.ray.kill(actor, no_restart=False)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                info = self.ray.get(actor.start.remote(), timeout=30)
+                if info["pid"] != self.info[index]["pid"]:
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                raise RunError(f"actor {index} did not come back within 120 s")
+            time.sleep(0.2)
+        self.info[index] = info
+        self._broadcast_directory()
+        if info["restored"] != expected:
+            raise RunError(f"actor {index} restored peers {info['restored']} but hosted {expected}")
+        return expected
+
+    def close(self) -> None:
+        """Pull the final state once (predictions, holdings, counters), then stop every actor.
+
+        After closing, the observation methods answer from that final snapshot.
+        """
+        if self.actors and self._final is None:
+            self._final = {
+                "predict_probe": self.predict_probe(),
+                "holdings": self.holdings(),
+                "main_parameters": self.main_parameters(),
+                "wire_stats": self.wire_stats(),
+                "neighbor_sets": self.neighbor_sets(),
+                "declared_dead": self.declared_dead(),
+            }
+        for actor in self.actors:
+            with contextlib.suppress(Exception):  # already gone
+                self.ray.kill(actor)
+        self.actors = []
