@@ -165,6 +165,10 @@ class HostActor:
         os.replace(tmp, self.checkpoint)
         return len(data)
 
+    def set_now(self, now: int) -> None:
+        """Set the round that messages arriving here are handled in."""
+        self.transport.now = now
+
     def counters(self) -> tuple[int, int]:
         """Messages submitted and completed by this actor's sender (for quiescence)."""
         return self.transport.submitted, self.transport.completed
@@ -288,6 +292,11 @@ def _ensure_ray(address: str | None, num_cpus: int | None = None) -> Any:
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
+            host = address.rsplit(":", 1)[0]
+            if host.startswith("127."):
+                # a local multi-node test cluster: join from the head's loopback address
+                # (Ray would otherwise resolve loopback to the machine's interface)
+                kwargs["_node_ip_address"] = host
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=num_cpus, **kwargs)
@@ -353,6 +362,13 @@ class RayRuntime:
         self._epochs: dict[int, int] = {}
         self.stats = DeliveryStats()
         self._final: dict[str, Any] | None = None
+        self._now = -1
+
+    def _tick(self, now: int) -> None:
+        """Tell every actor the current round (arrivals are handled in it)."""
+        if now != self._now:
+            self._all("set_now", now)
+            self._now = now
 
     # -------------------------------------------------------------- plumbing
     def _broadcast_directory(self) -> None:
@@ -412,12 +428,14 @@ class RayRuntime:
 
     def retire(self, peer_id: int, *, graceful: bool, now: int) -> None:
         """Stop a peer (graceful: goodbye first) and wait for the consequences."""
+        self._tick(now)
         self.ray.get(self.actor_of(peer_id).retire.remote(peer_id, graceful, now))
         self._online.discard(peer_id)
         self.barrier()
 
     def link(self, a: int, b: int, now: int) -> None:
         """Connect two peers (possibly on different actors)."""
+        self._tick(now)
         actor_a, actor_b = self.actor_of(a), self.actor_of(b)
         self.ray.get(
             [
@@ -455,12 +473,14 @@ class RayRuntime:
 
     def train_round(self, now: int) -> list[int]:
         """Every actor trains its peers at once; then wait for the announcements."""
+        self._tick(now)
         changed = sorted(p for batch in self._all("train_round", now) for p in batch)
         self.barrier()
         return changed
 
     def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner]]:
         """Heartbeats everywhere, then crash detection everywhere."""
+        self._tick(now)
         self._all("send_heartbeats", now)
         self.barrier()
         detections = sorted(d for batch in self._all("detect", now) for d in batch)
