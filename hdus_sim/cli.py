@@ -133,11 +133,20 @@ def verify(
     oracle: Annotated[
         bool, typer.Option(help="Re-run the retrain oracle for every departure.")
     ] = True,
+    oracle_runtime: Annotated[
+        str | None,
+        typer.Option(help="Run oracles on another runtime (inprocess, grpc, ray)."),
+    ] = None,
 ) -> None:
     """Re-check lineage and the retrain oracle for every leave and crash; exit 1 on failure."""
     from hdus_sim.verify import verify_run
 
-    report = verify_run(run_dir, oracle=oracle, progress=lambda msg: console.print(f"[dim]{msg}"))
+    report = verify_run(
+        run_dir,
+        oracle=oracle,
+        oracle_runtime=oracle_runtime,
+        progress=lambda msg: console.print(f"[dim]{msg}"),
+    )
     table = Table(title=f"verification of {run_dir}")
     for col in ("peer", "epoch", "kind", "round", "lineage", "oracle", "verdict", "why"):
         table.add_column(col)

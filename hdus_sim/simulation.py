@@ -150,7 +150,10 @@ class Simulation:
         for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
             self.runtime.link(a, b, 0)
         for i, ev in enumerate(s.events):
-            self.engine.schedule(ev.at, ev, priority=i)
+            # an actor dies at the very start of its round, before that round's other events,
+            # so its last checkpoint (end of the previous round) is exactly what it lost
+            first = -len(s.events) if ev.kind == "kill_actor" else 0
+            self.engine.schedule(ev.at, ev, priority=first + i)
         self._built = True
         return self
 
@@ -323,16 +326,16 @@ class Simulation:
         assert event.actor is not None
         ppa = s.runtime.packing(len(s.all_peer_ids))
         hosted = [p for p in self.runtime.online() if placement_of(p, ppa) == event.actor]
-        restored = hosted
+        outcome: dict[str, Any] = {"restored": hosted, "old_pid": None, "new_pid": None}
         if hasattr(self.runtime, "kill_actor"):
-            restored = self.runtime.kill_actor(event.actor, now)
+            outcome = self.runtime.kill_actor(event.actor, now)
         self._log(
             now,
             "kill_actor",
             actor=event.actor,
             peers=hosted,
-            restored=restored,
             policy=s.runtime.on_actor_restart,
+            **outcome,
         )
         if s.runtime.on_actor_restart == "rejoin":
             for pid in hosted:

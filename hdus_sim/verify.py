@@ -104,13 +104,20 @@ def oracle_predictions(
     *,
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    runtime: str | None = None,
 ) -> dict[int, np.ndarray]:
     """Re-run ``scenario`` with ``withheld``'s own seed never sent; return final predictions.
 
-    Cached under ``cache_dir`` by scenario digest and withheld owner, so every check (and a
-    second ``verify``) reuses one oracle run.
+    ``runtime`` re-runs the oracle on another runtime (e.g. ``inprocess`` for a Ray run:
+    the protocol is deterministic, so the runtimes must agree bit for bit, which checks the
+    runtime too). Cached under ``cache_dir`` by scenario digest and withheld owner, so
+    every check (and a second ``verify``) reuses one oracle run.
     """
     from hdus_sim.simulation import Simulation
+
+    if runtime is not None and runtime != scenario.get("runtime", {}).get("kind"):
+        scenario = json.loads(json.dumps(scenario))
+        scenario["runtime"] = {**scenario.get("runtime", {}), "kind": runtime, "address": None}
 
     cache = None
     if cache_dir is not None:
@@ -131,6 +138,7 @@ def verify_run(
     *,
     oracle: bool = True,
     progress: Callable[[str], None] | None = None,
+    oracle_runtime: str | None = None,
 ) -> VerifyReport:
     """Check lineage (and, with ``oracle``, the retrain oracle) for every departure in a run."""
     run = read_run(run_dir)
@@ -159,7 +167,9 @@ def verify_run(
         if oracle:
             if progress is not None:
                 progress(f"oracle run without the seed of peer {key[0]} (epoch {key[1]})")
-            ref = oracle_predictions(run["scenario"], key, cache_dir=Path(run_dir) / "oracles")
+            ref = oracle_predictions(
+                run["scenario"], key, cache_dir=Path(run_dir) / "oracles", runtime=oracle_runtime
+            )
             differs = []
             max_diff = 0.0
             for pid in survivors:

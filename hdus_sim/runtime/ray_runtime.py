@@ -570,16 +570,18 @@ class RayRuntime:
         total["ray"] = self.describe()
         return total
 
-    def kill_actor(self, index: int, now: int) -> list[int]:
+    def kill_actor(self, index: int, now: int) -> dict[str, Any]:
         """Kill actor ``index``; Ray restarts it and it reloads its peers' last checkpoint.
 
-        Returns the peers it restored (they must be exactly the ones it hosted).
+        Returns the peers it restored (exactly the ones it hosted) and the old and new
+        process ids.
         """
         if not 0 <= index < self.n_actors:
             raise RunError(
                 f"kill_actor: actor {index} does not exist; actors are 0..{self.n_actors - 1}"
             )
         actor = self.actors[index]
+        old_pid = self.info[index]["pid"]
         expected = sorted(p for p in self._online if placement_of(p, self.ppa) == index)
         self.ray.kill(actor, no_restart=False)
         deadline = time.monotonic() + 120
@@ -597,7 +599,7 @@ class RayRuntime:
         self._broadcast_directory()
         if info["restored"] != expected:
             raise RunError(f"actor {index} restored peers {info['restored']} but hosted {expected}")
-        return expected
+        return {"restored": expected, "old_pid": old_pid, "new_pid": info["pid"]}
 
     def close(self) -> None:
         """Pull the final state once (predictions, holdings, counters), then stop every actor.
