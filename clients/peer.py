@@ -576,7 +576,8 @@ class Peer:
                 f"heartbeat from {beat.sender}, not a neighbour of {self.peer_id}",
                 code=Refusal.FORBIDDEN,
             )
-        self.last_heard[beat.sender] = max(self.last_heard.get(beat.sender, now), beat.round)
+        # the receiver's own clock: standalone peers' clocks are not synchronised
+        self.last_heard[beat.sender] = now
         dropped = self._learn_epoch(beat.sender, beat.epoch)
         if self.key in beat.tombstones:
             # Somebody declared this peer crashed (a false suspicion, e.g. a partition):

@@ -254,6 +254,24 @@ def certs(
     )
 
 
+peer_app = typer.Typer(help="Run one peer as its own process (real deployment).")
+app.add_typer(peer_app, name="peer")
+
+
+@peer_app.command("serve")
+def peer_serve(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="peer.yaml (see hdus_sim.standalone).")
+    ],
+) -> None:
+    """Serve one peer: train, gossip its seed, heartbeat, drop departed peers' seeds."""
+    from hdus_sim.standalone import load_peer_config, serve
+
+    cfg = load_peer_config(config)
+    console.print(f"peer {cfg.peer_id} serving on {cfg.listen}; neighbours {cfg.neighbors}")
+    serve(cfg, base_dir=config.parent)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning user errors into a clear message and exit code 2."""
     try:

@@ -306,7 +306,9 @@ class SampleBook:
         self.ids = np.asarray(ids, dtype=np.int64)
         self.deleted: set[int] = set()
 
-    def resolve(self, request: Sequence[int] | np.ndarray, *, model: str) -> np.ndarray:
+    def resolve(
+        self, request: Sequence[int] | np.ndarray | torch.Tensor, *, model: str
+    ) -> np.ndarray:
         """Return the sorted unique requested ids, all held, or raise.
 
         Raises
@@ -317,12 +319,13 @@ class SampleBook:
         UnlearningError
             If the request would leave the model without any sample.
         """
-        try:
-            req = np.unique(np.asarray(request, dtype=np.int64).reshape(-1))
-        except (TypeError, ValueError):
+        raw = np.asarray(request.detach().cpu() if isinstance(request, torch.Tensor) else request)
+        if raw.size and not np.issubdtype(raw.dtype, np.integer):
             raise UnlearningError(
-                f"deletion request must be a sequence of integer sample ids, got {request!r}"
-            ) from None
+                f"{model}: a deletion request must be a sequence of integer sample ids, got "
+                f"values of type {raw.dtype}"
+            )
+        req = np.unique(raw.astype(np.int64).reshape(-1))
         held = np.isin(req, self.ids)
         if not held.all():
             unknown = req[~held].tolist()

@@ -144,7 +144,9 @@ def objective_gradient(
     return x.T @ (-ypm * expit(-ypm * z)) + lam * x.shape[0] * w + b
 
 
-def _class_objective(w: np.ndarray, x: np.ndarray, y: np.ndarray, lam_n: float, b: np.ndarray) -> float:
+def _class_objective(
+    w: np.ndarray, x: np.ndarray, y: np.ndarray, lam_n: float, b: np.ndarray
+) -> float:
     return float(np.logaddexp(0.0, -y * (x @ w)).sum() + 0.5 * lam_n * (w @ w) + b @ w)
 
 
@@ -227,8 +229,8 @@ def newton_removal(
         hess = _hessian(wk, x_rem, lam_n)
         v = scipy.linalg.solve(hess, delta, assume_a="pos")
         solve_error = float(np.linalg.norm(hess @ v - delta))
-        bound += GAMMA_LOGISTIC * x_norm * float(np.linalg.norm(v)) * float(
-            np.linalg.norm(x_rem @ v)
+        bound += (
+            GAMMA_LOGISTIC * x_norm * float(np.linalg.norm(v)) * float(np.linalg.norm(x_rem @ v))
         )
         bound += solve_error
         update[:, k] = v
@@ -360,12 +362,10 @@ class CertifiedRemovalModel:
             If a precondition fails (feature norms, optimum not reached).
         """
         xs, ys, ids_sorted = check_fit_data(x, y, ids, self.input_shape, self.num_classes)
-        self._x = self.feature_map(xs)
-        self._y = ys
+        feats = self.feature_map(xs)
+        self._train(feats, ys, generation=0)  # commits only if training succeeds
         self._book = SampleBook(ids_sorted)
-        self.generation = 0
         self.newton_removals = 0
-        self._train()
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Return the heads' margins ``phi(x) @ w`` as ``(n, num_classes)`` float32."""
@@ -420,13 +420,11 @@ class CertifiedRemovalModel:
             steps += 1
             self.newton_removals += 1
         if retrain:
-            rest = np.array([i for i in request.tolist() if i in set(self._book.ids.tolist())])
-            keep = self._book.remove(rest.astype(np.int64))
             assert self._x is not None
-            self._x = self._x[keep]
-            self._y = self._y[keep]
-            self.generation += 1
-            processed += self._train()
+            rest = request[np.isin(request, self._book.ids)]
+            keep = ~np.isin(self._book.ids, rest)
+            processed += self._train(self._x[keep], self._y[keep], generation=self.generation + 1)
+            self._book.remove(rest)
         return DeletionOutcome(
             deleted=tuple(int(i) for i in request),
             method="noop" if not request.size else ("full_retrain" if retrain else "newton_step"),
@@ -500,23 +498,28 @@ class CertifiedRemovalModel:
         if self._x is None:
             raise NotFittedError("certified removal model is not fitted; call fit() first")
 
-    def _train(self) -> int:
-        """Draw this generation's ``b`` and train from scratch; return samples processed."""
-        assert self._x is not None
-        dim = self._x.shape[1]
-        rng = np.random.default_rng(derive_seed(self.seed, PURPOSE_PERTURBATION, self.generation))
-        self._b = rng.standard_normal((dim, self.num_classes)) * self.sigma
-        self._w, iterations, self._tau = fit_head(
-            self._x,
-            _targets(self._y, self.num_classes),
+    def _train(self, feats: np.ndarray, y: np.ndarray, *, generation: int) -> int:
+        """Draw generation ``generation``'s ``b``, train from scratch on ``(feats, y)``.
+
+        The model's state changes only once training succeeded (a
+        :class:`CertificationError` leaves it as it was). Returns samples processed
+        (Newton iterations times samples).
+        """
+        rng = np.random.default_rng(derive_seed(self.seed, PURPOSE_PERTURBATION, generation))
+        b = rng.standard_normal((feats.shape[1], self.num_classes)) * self.sigma
+        w, iterations, tau = fit_head(
+            feats,
+            _targets(y, self.num_classes),
             self.lam,
-            self._b,
+            b,
             tol=self.tol,
             max_iter=self.max_newton_iter,
         )
-        self._beta = self._tau
+        self._x, self._y, self._w, self._b = feats, y, w, b
+        self._tau = self._beta = tau
         self._bounds = []
-        return iterations * self._x.shape[0]
+        self.generation = generation
+        return iterations * feats.shape[0]
 
 
 @dataclass(frozen=True)

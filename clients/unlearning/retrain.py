@@ -81,9 +81,7 @@ class RetrainModel:
 
     def fit(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray) -> None:
         """Train a fresh model on the data sorted by id."""
-        self._x, self._y, ids_sorted = check_fit_data(
-            x, y, ids, self.input_shape, self.num_classes
-        )
+        self._x, self._y, ids_sorted = check_fit_data(x, y, ids, self.input_shape, self.num_classes)
         self._book = SampleBook(ids_sorted)
         self._train()
         self._fitted = True

@@ -265,6 +265,7 @@ class GrpcTransport:
         online: Callable[[], list[int]] | None = None,
         local_hosts: list[str] | None = None,
         placement: Callable[[int], str] | None = None,
+        port: int = 0,
     ) -> None:
         if config.tls and pki is None:
             raise RunError("wire.tls is on but no certificates were given")
@@ -293,6 +294,7 @@ class GrpcTransport:
             else [self.host_name(i) for i in range(config.hosts)]
         )
         self.placement = placement
+        self.port = port  # 0: the OS chooses (only meaningful with one local host)
         #: messages handed to the sender queue / whose RPC finished (for global quiescence)
         self.submitted = 0
         self.completed = 0
@@ -333,9 +335,11 @@ class GrpcTransport:
             )
             pb_grpc.add_PeerServiceServicer_to_server(_Host(self, name), server)
             if self.pki is not None:
-                port = server.add_secure_port("127.0.0.1:0", server_credentials(self.pki, name))
+                port = server.add_secure_port(
+                    f"127.0.0.1:{self.port}", server_credentials(self.pki, name)
+                )
             else:
-                port = server.add_insecure_port("127.0.0.1:0")
+                port = server.add_insecure_port(f"127.0.0.1:{self.port}")
             if port == 0:
                 raise RunError(f"could not bind a port on 127.0.0.1 for {name}")
             server.start()
