@@ -105,6 +105,9 @@ class PeerConfig:
     relay_hops: int = 1
     heartbeat_timeout: int = 2
     withhold_epochs: frozenset[int] = frozenset()
+    #: declare a neighbour crashed even if it was never heard from (simulation: links are
+    #: made in lockstep; a device starting up slowly must not be suspected: set False)
+    suspect_unheard: bool = True
     debug_keep_dropped_seeds: bool = False
 
 
@@ -218,6 +221,7 @@ class Peer:
         self.last_heard: dict[int, int] = {}
         self.relayed_to: dict[DataOwner, set[int]] = {}
         self.declared_dead = False
+        self.heard: set[int] = set()
         self._train_x = torch.from_numpy(np.ascontiguousarray(data.train_x)).float()
         self._train_y = torch.from_numpy(np.ascontiguousarray(data.train_y)).long()
         self._seed_param_shapes = {
@@ -578,6 +582,7 @@ class Peer:
             )
         # the receiver's own clock: standalone peers' clocks are not synchronised
         self.last_heard[beat.sender] = now
+        self.heard.add(beat.sender)
         dropped = self._learn_epoch(beat.sender, beat.epoch)
         if self.key in beat.tombstones:
             # Somebody declared this peer crashed (a false suspicion, e.g. a partition):
@@ -615,6 +620,8 @@ class Peer:
         for other in sorted(self.neighbors):
             if now - self.last_heard.get(other, now) < self.config.heartbeat_timeout:
                 continue
+            if not self.config.suspect_unheard and other not in self.heard:
+                continue  # never heard from yet (still starting up): nothing to suspect
             self.remove_neighbor(other)
             epochs = {k[1] for k in self.held if k[0] == other}
             if other in self.known_epochs:

@@ -21,6 +21,7 @@ after every tick, so an operator (or a test) can watch what it holds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -119,7 +120,14 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
         placement=_host,
         port=int(port or 0),
     )
-    runtime = InProcessRuntime(world.make_peer, world.global_x, world.global_y, transport=transport)
+
+    def make_peer(spec: PeerSpec) -> Any:
+        peer = world.make_peer(spec)
+        # a device may start later than its neighbours: only suspect peers once heard
+        peer.config = dataclasses.replace(peer.config, suspect_unheard=False)
+        return peer
+
+    runtime = InProcessRuntime(make_peer, world.global_x, world.global_y, transport=transport)
     transport.handler = runtime
     transport.online = runtime.online
     runtime.spawn(PeerSpec(config.peer_id, config.epoch, config.device))
@@ -150,6 +158,12 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
                 transport.deliver(runtime, config.peer_id, envelopes, tick)
             runtime.send_heartbeats(tick)
             detections = runtime.detect(tick)
+            if peer.declared_dead:
+                # a neighbour suspected us (we were too slow): continue under a new epoch
+                with runtime.lock:
+                    peer.rekey(peer.epoch + 1, world.seeds_for(config.peer_id, peer.epoch + 1))
+                    for other in sorted(config.neighbors):
+                        peer.add_neighbor(other, tick)
             if status_path is not None:
                 with runtime.lock:
                     _write_status(

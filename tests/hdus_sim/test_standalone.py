@@ -49,6 +49,10 @@ def test_three_processes_gossip_and_drop_a_killed_peer(tiny: dict, tmp_path: Pat
     ports = {i: free_port() for i in range(3)}
     procs: dict[int, subprocess.Popen[bytes]] = {}
     status = {i: tmp_path / f"peer{i}.status.json" for i in range(3)}
+
+    def epoch(pid: int) -> int:  # a peer suspected while starting up re-keys (new epoch)
+        return int(read_status(status[pid]).get("epoch", 0))
+
     try:
         for i in range(3):
             cfg = {
@@ -75,18 +79,19 @@ def test_three_processes_gossip_and_drop_a_killed_peer(tiny: dict, tmp_path: Pat
         wait_for(
             lambda: all(
                 set(read_status(status[i]).get("held", []))
-                == {f"{j}:0" for j in range(3) if j != i}
+                == {f"{j}:{epoch(j)}" for j in range(3) if j != i}
                 for i in range(3)
             ),
             120,
             "all peers to hold each other's seeds",
         )
+        gone = f"2:{epoch(2)}"
         os.kill(procs[2].pid, signal.SIGKILL)  # peer 2 dies without a word
         procs[2].wait(timeout=10)
         wait_for(
             lambda: all(
-                "2:0" not in read_status(status[i]).get("held", ["2:0"])
-                and "2:0" in read_status(status[i]).get("tombstones", [])
+                gone not in read_status(status[i]).get("held", [gone])
+                and gone in read_status(status[i]).get("tombstones", [])
                 for i in (0, 1)
             ),
             60,
@@ -94,7 +99,7 @@ def test_three_processes_gossip_and_drop_a_killed_peer(tiny: dict, tmp_path: Pat
         )
         for i in (0, 1):
             st = read_status(status[i])
-            assert st["held"] == [f"{1 - i}:0"]  # the survivor's seed is kept
+            assert st["held"] == [f"{1 - i}:{epoch(1 - i)}"]  # the survivor's seed is kept
             assert procs[i].poll() is None  # still serving
     finally:
         for p in procs.values():
