@@ -152,9 +152,15 @@ def _class_objective(
 
 def _hessian(w: np.ndarray, x: np.ndarray, lam_n: float) -> np.ndarray:
     p = expit(x @ w)
-    h = (x.T * (p * (1.0 - p))) @ x
+    h = x.T @ (x * (p * (1.0 - p))[:, None])
     h.flat[:: h.shape[0] + 1] += lam_n
     return h
+
+
+def _solve_pd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve ``matrix @ v = rhs`` for a symmetric positive definite ``matrix`` (Cholesky)."""
+    factor = scipy.linalg.cho_factor(matrix, check_finite=False)
+    return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
 
 def fit_head(
@@ -185,7 +191,7 @@ def fit_head(
             grad = x.T @ (-y * expit(-y * (x @ w))) + lam_n * w + bk
             if np.linalg.norm(grad) <= per_class:
                 break
-            step = -scipy.linalg.solve(_hessian(w, x, lam_n), grad, assume_a="pos")
+            step = -_solve_pd(_hessian(w, x, lam_n), grad)
             f0, slope, t = _class_objective(w, x, y, lam_n, bk), float(grad @ step), 1.0
             while t > 1.0 / 1024 and _class_objective(w + t * step, x, y, lam_n, bk) > (
                 f0 + 1e-4 * t * slope
@@ -227,7 +233,7 @@ def newton_removal(
         wk, yk = w[:, k], float(ypm_del[k])
         delta = lam * wk + x_del * (-yk * expit(-yk * float(x_del @ wk)))
         hess = _hessian(wk, x_rem, lam_n)
-        v = scipy.linalg.solve(hess, delta, assume_a="pos")
+        v = _solve_pd(hess, delta)
         solve_error = float(np.linalg.norm(hess @ v - delta))
         bound += (
             GAMMA_LOGISTIC * x_norm * float(np.linalg.norm(v)) * float(np.linalg.norm(x_rem @ v))
@@ -407,7 +413,7 @@ class CertifiedRemovalModel:
             x_rem = np.delete(self._x, pos, axis=0)
             ypm_del = _targets(self._y[pos : pos + 1], self.num_classes)[0]
             update, bound = newton_removal(self._w, x_rem, self._x[pos], ypm_del, self.lam)
-            processed += x_rem.shape[0]
+            processed += x_rem.shape[0] * self.num_classes  # one Hessian pass per head
             if self._beta + bound > self.budget:
                 retrain = True
                 break
