@@ -31,7 +31,7 @@ def main(path: str = "scenarios/quickstart.yaml") -> None:
         lx = torch.from_numpy(peer.data.test_x).float()
         ly = torch.from_numpy(peer.data.test_y).long()
         for split, x, y in (("local", lx, ly), ("global", gx, gy)):
-            main_logits = logits_of(peer.main, x)
+            main_logits = peer.main_logits(x)
             seeds = {k: logits_of(m, x) for k, m in peer.seed_modules().items()}
             for mode in ("logits", "probs"):
                 for rho in RHOS:

@@ -170,18 +170,21 @@ class Heartbeat:
     """A liveness beacon from ``sender`` at ``round``, carrying its tombstones.
 
     Piggy-backing tombstones (anti-entropy) lets a removal reach holders that the k-hop
-    leave notice missed because the graph changed since the seed travelled.
+    leave notice missed because the graph changed since the seed travelled; revocations
+    (seed versions superseded by a point deletion) spread the same way.
     """
 
     sender: int
     epoch: int
     round: int
     tombstones: frozenset[DataOwner] = field(default_factory=frozenset)
+    #: ``(peer, epoch, min_version)``: seed versions below it were revoked by a deletion
+    revoked: frozenset[tuple[int, int, int]] = field(default_factory=frozenset)
 
     @property
     def nbytes(self) -> int:
         """Approximate bytes on the wire."""
-        return 24 + 16 * len(self.tombstones)
+        return 24 + 16 * len(self.tombstones) + 24 * len(self.revoked)
 
 
 @dataclass(frozen=True)

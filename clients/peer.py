@@ -13,7 +13,9 @@ Pure Python plus torch: no Ray, gRPC or protobuf. Methods return the messages to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import hashlib
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -105,6 +107,10 @@ class PeerConfig:
     relay_hops: int = 1
     heartbeat_timeout: int = 2
     withhold_epochs: frozenset[int] = frozenset()
+    #: point-level deletion inside the peer: None (a plain main model, deletion retrains it
+    #: from scratch) or a kind of :func:`clients.unlearning.build_unlearnable`
+    unlearning: str | None = None
+    unlearning_options: tuple[tuple[str, Any], ...] = ()
     #: declare a neighbour crashed even if it was never heard from (simulation: links are
     #: made in lockstep; a device starting up slowly must not be suspected: set False)
     suspect_unheard: bool = True
@@ -208,7 +214,8 @@ class Peer:
         self.input_shape = tuple(input_shape)
         self.config = config
         self.seeds = seeds
-        self.main = build_model(config.device, self.input_shape, num_classes, seed=seeds.main_init)
+        self.deletions: tuple[str, ...] = ()
+        self.main: Any = self._new_main()
         self.trained_rounds = 0
         #: samples processed so far (training: samples x epochs; distillation: steps x batch)
         self.work_samples = 0
@@ -222,6 +229,9 @@ class Peer:
         self.relayed_to: dict[DataOwner, set[int]] = {}
         self.declared_dead = False
         self.heard: set[int] = set()
+        #: lowest acceptable seed version per data owner (point deletions revoke older ones)
+        self.floors: dict[DataOwner, int] = {}
+        self.own_floor = 0
         self._train_x = torch.from_numpy(np.ascontiguousarray(data.train_x)).float()
         self._train_y = torch.from_numpy(np.ascontiguousarray(data.train_y)).long()
         self._seed_param_shapes = {
@@ -243,9 +253,45 @@ class Peer:
         return self.epoch not in self.config.withhold_epochs
 
     @property
+    def unlearnable(self) -> bool:
+        """Whether the main model supports point-level deletion itself (SISA, certified, ...)."""
+        return self.config.unlearning is not None
+
+    def _new_main(self) -> Any:
+        if self.config.unlearning is None:
+            return build_model(
+                self.config.device, self.input_shape, self.num_classes, seed=self.seeds.main_init
+            )
+        from clients.unlearning import build_unlearnable
+
+        options = dict(self.config.unlearning_options)
+        if self.config.unlearning in ("certified", "sq"):
+            options.setdefault("public_x", self.reference_x.numpy())
+        return build_unlearnable(
+            self.config.unlearning,
+            arch=self.config.device,
+            input_shape=self.input_shape,
+            num_classes=self.num_classes,
+            seed=self.seeds.main_init,
+            **options,
+        )
+
+    def main_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The main model's logits on ``x`` (whatever kind of main model it is)."""
+        if self.unlearnable:
+            return self.main.logits(x)
+        return logits_of(self.main, x)
+
+    @property
     def main_parameters(self) -> int:
-        """Parameter count of the main model."""
-        return parameter_count(self.main)
+        """Parameter count of the main model (all shards for SISA; the head's weights)."""
+        if not self.unlearnable:
+            return parameter_count(self.main)
+        models = getattr(self.main, "shard_models", None)
+        if models is not None:
+            return sum(parameter_count(m) for m in models)
+        weights = getattr(self.main, "weights", None)
+        return int(np.size(weights)) if weights is not None else 0
 
     def __repr__(self) -> str:
         return (
@@ -256,8 +302,9 @@ class Peer:
     # ------------------------------------------------------------------ learning
     @property
     def training_done(self) -> bool:
-        """Whether the training budget (``train_rounds``) is spent."""
-        return self.trained_rounds >= self.config.train_rounds
+        """Whether the training budget is spent (an unlearnable model is fit once)."""
+        budget = 1 if self.unlearnable else self.config.train_rounds
+        return self.trained_rounds >= budget
 
     def train_round(self) -> bool:
         """Train the main model one round and re-distil the seed, if budget remains.
@@ -266,12 +313,96 @@ class Peer:
         """
         if self.training_done:
             return False
-        gen = _generator(sub_seed(self.seeds.train, self.trained_rounds))
-        train_supervised(self.main, self._train_x, self._train_y, self.config.train, generator=gen)
-        self.trained_rounds += 1
-        self.work_samples += len(self._train_y) * self.config.train.epochs
+        self._train_one_round()
         self.distil_seed()
         return True
+
+    def _train_one_round(self) -> None:
+        if self.unlearnable:
+            self.main.fit(self.data.train_x, self.data.train_y, self.data.train_ids)
+        else:
+            gen = _generator(sub_seed(self.seeds.train, self.trained_rounds))
+            train_supervised(
+                self.main, self._train_x, self._train_y, self.config.train, generator=gen
+            )
+        self.trained_rounds += 1
+        self.work_samples += len(self._train_y) * self.config.train.epochs
+
+    def _ids_key(self) -> int:
+        """A stable integer of the current training ids (seeds the distillation stream)."""
+        ids = np.sort(np.asarray(self.data.train_ids, dtype=np.int64))
+        return int(hashlib.sha256(ids.tobytes()).hexdigest()[:15], 16)
+
+    def delete_points(self, ids: Sequence[int], request_id: str) -> dict[str, Any]:
+        """Forget training samples ``ids``, re-distil the seed, and return a receipt.
+
+        The main model forgets them with its own method (SISA: retrain the affected
+        shards; certified: a Newton step; sq: subtract their sums), or, for a plain main
+        model, by retraining from scratch on the remaining data, replaying the same rounds
+        with the same random streams (exact). The seed is then distilled again from its
+        fixed initialisation with a stream keyed by the remaining ids, so it equals the
+        seed of a peer that never had the points; its version is bumped and its
+        ``deletions`` name this request. Unknown ids raise :class:`PeerError`; nothing
+        changes then.
+        """
+        wanted = tuple(sorted({int(i) for i in ids}))
+        present = set(int(i) for i in self.data.train_ids)
+        unknown = [i for i in wanted if i not in present]
+        if not wanted or unknown:
+            raise PeerError(
+                f"peer {self.peer_id} cannot delete sample ids {unknown or 'none'}: "
+                "they are not in its training data (never held, or already deleted)"
+            )
+        start = time.perf_counter()
+        keep = ~np.isin(self.data.train_ids, np.asarray(wanted, dtype=np.int64))
+        info: dict[str, Any] = {}
+        if self.unlearnable:
+            outcome = self.main.delete(wanted)
+            info = {
+                "method": outcome.method,
+                "retrained": outcome.retrained,
+                "certificate": outcome.certificate,
+                "residual": outcome.residual,
+                "budget_left": outcome.budget_left,
+                "samples_processed": outcome.samples_processed,
+            }
+        self.data = dataclasses.replace(
+            self.data,
+            train_x=self.data.train_x[keep],
+            train_y=self.data.train_y[keep],
+            train_ids=self.data.train_ids[keep],
+        )
+        self._train_x = torch.from_numpy(np.ascontiguousarray(self.data.train_x)).float()
+        self._train_y = torch.from_numpy(np.ascontiguousarray(self.data.train_y)).long()
+        if not self.unlearnable:
+            rounds, self.trained_rounds = self.trained_rounds, 0
+            self.main = self._new_main()
+            for _ in range(rounds):
+                self._train_one_round()
+            info = {
+                "method": "retrain",
+                "retrained": {"rounds": rounds},
+                "certificate": "exact",
+                "residual": None,
+                "budget_left": None,
+                "samples_processed": rounds * len(self._train_y) * self.config.train.epochs,
+            }
+        digest = hashlib.sha256(f"{request_id}|{self.key}|{wanted}".encode()).hexdigest()[:32]
+        self.deletions = (*self.deletions, digest)
+        seed = self.distil_seed() if self.own_seed is not None else None
+        if seed is not None:
+            # every older version of this seed carries the deleted points: revoke them
+            self.own_floor = seed.version
+        return {
+            "request_id": request_id,
+            "peer": self.peer_id,
+            "epoch": self.epoch,
+            "deleted": list(wanted),
+            "receipt": digest,
+            "new_seed_version": None if seed is None else seed.version,
+            "wall_s": time.perf_counter() - start,
+            **info,
+        }
 
     def distil_seed(self) -> SeedRecord:
         """Distil a new seed version from the current main model, from the fixed initialisation.
@@ -283,8 +414,10 @@ class Peer:
         student = build_model(
             self.config.seed_arch, self.input_shape, self.num_classes, seed=self.seeds.seed_init
         )
-        teacher = logits_of(self.main, self.reference_x)
-        gen = _generator(sub_seed(self.seeds.distil, version))
+        teacher = self.main_logits(self.reference_x)
+        # keyed by what the seed depends on (rounds trained, ids trained on), not by the
+        # version: a peer that deleted points distils exactly what one without them would
+        gen = _generator(sub_seed(self.seeds.distil, self.trained_rounds, self._ids_key()))
         distil(student, teacher, self.reference_x, self.config.distill, generator=gen)
         self.work_samples += self.config.distill.steps * min(
             self.config.distill.batch_size, len(self.reference_x)
@@ -297,6 +430,7 @@ class Peer:
             arch=self.config.seed_arch,
             tensors=tensors,
             lineage=frozenset({self.key}),
+            deletions=self.deletions,
             digest=content_hash(tensors),
         )
         self._own_seed_module = student
@@ -341,7 +475,7 @@ class Peer:
     @torch.no_grad()
     def logits_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[DataOwner, torch.Tensor]]:
         """Return the main model's logits and every held seed's logits on ``x``."""
-        main = logits_of(self.main, x)
+        main = self.main_logits(x)
         seeds = {k: logits_of(m, x) for k, m in self.seed_modules().items()}
         return main, seeds
 
@@ -374,6 +508,7 @@ class Peer:
                 "version": h.record.version,
                 "lineage": sorted(h.record.lineage),
                 "digest": h.record.digest,
+                "deletions": list(h.record.deletions),
                 "received_from": h.received_from,
             }
             for k, h in sorted(self.held.items())
@@ -487,7 +622,7 @@ class Peer:
                 return Refusal.INVALID, f"tensor {name!r} has dtype {arr.dtype}, expected float32"
             if not np.isfinite(arr).all():
                 return Refusal.INVALID, f"tensor {name!r} holds NaN or Inf"
-        if rec.lineage != frozenset({rec.key}) and not rec.deletions:
+        if rec.lineage != frozenset({rec.key}):
             return (
                 Refusal.INVALID,
                 f"lineage {sorted(rec.lineage)} is not the owner's own {rec.key}",
@@ -504,6 +639,13 @@ class Peer:
         if problem is not None:
             return Reaction(False, problem[1], code=problem[0])
         rec = message.record
+        if rec.version < self.floors.get(rec.key, 0):
+            return Reaction(
+                False,
+                f"version {rec.version} of {rec.key} was revoked by a point deletion "
+                f"(lowest acceptable: {self.floors[rec.key]})",
+                code=Refusal.STALE,
+            )
         held = self.held.get(rec.key)
         if held is not None and rec.version < held.record.version:
             return Reaction(
@@ -525,6 +667,10 @@ class Peer:
         else:
             reason = "stored" if held is None else "replaced older version"
         dropped = self._learn_epoch(rec.owner, rec.epoch)
+        known_deletions = () if held is None else held.record.deletions
+        if len(rec.deletions) > len(known_deletions):
+            # a newer point deletion: every version before this one is revoked
+            self.floors[rec.key] = max(self.floors.get(rec.key, 0), rec.version)
         if held is None or rec.version != held.record.version:
             self.held[rec.key] = HeldSeed(rec, message.ttl, message.sender)
         out: list[Envelope] = []
@@ -591,12 +737,33 @@ class Peer:
         for key in sorted(beat.tombstones - self.tombstones):
             if key[0] != self.peer_id:
                 dropped += self._tombstone(key)
+        for owner, epoch, version in sorted(beat.revoked):
+            dropped += self._raise_floor((owner, epoch), version)
         return Reaction(True, "alive", [], dropped)
+
+    def _raise_floor(self, key: DataOwner, version: int) -> list[DataOwner]:
+        """Seeds of ``key`` below ``version`` are revoked: drop a held one, refuse later ones."""
+        if key[0] == self.peer_id or version <= self.floors.get(key, 0):
+            return []
+        self.floors[key] = version
+        held = self.held.get(key)
+        if held is not None and held.record.version < version:
+            return [key] if self._drop(key) else []
+        return []
 
     # ------------------------------------------------------------------ outbound
     def heartbeats(self, now: int) -> list[Envelope]:
         """A heartbeat (with tombstones) for every neighbour."""
-        beat = Heartbeat(self.peer_id, self.epoch, now, frozenset(self.tombstones))
+        beat = Heartbeat(
+            self.peer_id,
+            self.epoch,
+            now,
+            frozenset(self.tombstones),
+            frozenset(
+                [(k[0], k[1], v) for k, v in self.floors.items()]
+                + ([(self.peer_id, self.epoch, self.own_floor)] if self.own_floor else [])
+            ),
+        )
         return [Envelope(dst, beat) for dst in sorted(self.neighbors)]
 
     def leave_notices(self) -> list[Envelope]:

@@ -142,6 +142,16 @@ class PeersSpec(BaseModel):
     rho: Annotated[float, Field(ge=0, le=1)] = 0.5
     combine: Literal["logits", "probs"] = "probs"
     profiles: dict[str, DeviceProfile] = Field(default_factory=lambda: dict(DEFAULT_PROFILES))
+    unlearning: Literal["none", "sisa", "certified", "sq", "retrain"] = "none"
+    unlearning_by_device: dict[str, Literal["none", "sisa", "certified", "sq", "retrain"]] = Field(
+        default_factory=dict
+    )
+    unlearning_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def unlearning_of(self, device: str) -> str | None:
+        """Point-deletion method of a device class (``None``: plain model, retrain)."""
+        kind = self.unlearning_by_device.get(device, self.unlearning)
+        return None if kind == "none" else kind
 
     def profile(self, device: str) -> DeviceProfile:
         """The profile of a device class (the defaults fill what the scenario leaves out)."""
@@ -279,6 +289,20 @@ class DebugSpec(BaseModel):
     keep_dropped_seeds: list[int] = Field(default_factory=list)
 
 
+class DeletionStream(BaseModel):
+    """GDPR-style deletion requests, a Poisson stream per peer.
+
+    Per peer and round, Poisson(``rate``) requests of ``count`` samples each, in rounds
+    ``start <= round < end`` (``end`` defaults to the last round).
+    """
+
+    model_config = _STRICT
+    rate: Annotated[float, Field(gt=0)]
+    count: PosInt = 1
+    start: NonNegInt = 0
+    end: NonNegInt | None = None
+
+
 class Event(BaseModel):
     """A scripted event at the start of round ``at``.
 
@@ -288,10 +312,13 @@ class Event(BaseModel):
 
     model_config = _STRICT
     at: NonNegInt
-    kind: Literal["join", "leave", "crash", "kill_actor"]
+    kind: Literal["join", "leave", "crash", "kill_actor", "delete"]
     peer: NonNegInt | None = None
     actor: NonNegInt | None = None
     device: str | None = None
+    count: PosInt | None = None
+    ids: list[NonNegInt] | None = None
+    fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
 
     @model_validator(mode="after")
     def _device(self) -> Event:
@@ -300,6 +327,11 @@ class Event(BaseModel):
                 raise ValueError("kill_actor takes `actor: INDEX` (and no peer)")
         elif self.peer is None or self.actor is not None:
             raise ValueError(f"a {self.kind} takes `peer: ID` (and no actor)")
+        given = [k for k in ("count", "ids", "fraction") if getattr(self, k) is not None]
+        if self.kind == "delete" and len(given) != 1:
+            raise ValueError("a delete takes exactly one of `count`, `ids` or `fraction`")
+        if self.kind != "delete" and given:
+            raise ValueError(f"only a delete takes {given}")
         if self.device is not None:
             if self.kind != "join":
                 raise ValueError(f"only a join takes a device, not a {self.kind}")
@@ -330,6 +362,7 @@ class Scenario(BaseModel):
     exchange: ExchangeSpec = ExchangeSpec()
     runtime: RuntimeSpec = RuntimeSpec()
     faults: FaultsSpec = FaultsSpec()
+    deletion_requests: DeletionStream | None = None
     events: list[Event] = Field(default_factory=list)
     debug: DebugSpec = DebugSpec()
 
@@ -342,7 +375,9 @@ class Scenario(BaseModel):
         online = set(range(self.peers.initial))
         ever = set(online)
         for i, ev in sorted(enumerate(self.events), key=lambda p: (p[1].at, p[0])):
-            if ev.kind == "kill_actor":
+            if ev.kind in ("kill_actor", "delete"):
+                # a deletion request to a departed or unknown peer is refused at run time,
+                # and the refusal is recorded: that is what a user testing GDPR flows wants
                 if ev.at >= self.rounds:
                     raise ValueError(f"events[{i}]: round {ev.at} is past the last round")
                 continue

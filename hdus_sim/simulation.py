@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
+from clients.errors import ClientsError
 from clients.messages import DataOwner
 from clients.partition import FederatedSplit
 from clients.peer import Peer, PeerSeeds
@@ -94,10 +95,14 @@ class Simulation:
         scenario: Scenario,
         *,
         withheld: frozenset[DataOwner] = frozenset(),
+        withheld_points: Mapping[int, Sequence[int]] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.scenario = scenario
         self.withheld = withheld
+        self.withheld_points = {int(k): frozenset(v) for k, v in (withheld_points or {}).items()}
+        self.point_deletions: list[dict[str, Any]] = []
+        self.deletion_requests: dict[str, Event] = {}
         self.progress = progress
         self.root_seed = scenario.seed
         self.metrics: list[dict[str, Any]] = []
@@ -137,6 +142,7 @@ class Simulation:
             return self
         s = self.scenario
         self.world = World.build(s)
+        self.world.withheld_points = self.withheld_points
         self.split = self.world.split
         self.runtime = self._make_runtime()
         self.graph = build(
@@ -149,7 +155,7 @@ class Simulation:
             self._spawn(pid)
         for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
             self.runtime.link(a, b, 0)
-        for i, ev in enumerate(s.events):
+        for i, ev in enumerate(self._with_resolved_deletions()):
             # an actor dies at the very start of its round, before that round's other events,
             # so its last checkpoint (end of the previous round) is exactly what it lost
             first = -len(s.events) if ev.kind == "kill_actor" else 0
@@ -257,6 +263,9 @@ class Simulation:
         if event.kind == "kill_actor":
             self._kill_actor(event, now)
             return
+        if event.kind == "delete":
+            self._delete(event, now)
+            return
         pid = event.peer
         assert pid is not None  # validated: join/leave/crash name a peer
         if event.kind == "join":
@@ -313,6 +322,93 @@ class Simulation:
             repair_links=[list(e) for e in new_edges],
             connected=connectivity_report(self.graph).is_connected,
         )
+
+    def _with_resolved_deletions(self) -> list[Event]:
+        """Scripted events plus the Poisson deletion stream, every request's ids made explicit.
+
+        Ids are drawn from each peer's original training set, without replacement across
+        its requests and with a stream per request, so the same requests name the same
+        points in every run of the scenario, including the oracles.
+        """
+        s = self.scenario
+        events = list(s.events)
+        stream = s.deletion_requests
+        if stream is not None:
+            end = s.rounds if stream.end is None else min(stream.end, s.rounds)
+            for r in range(stream.start, end):
+                for pid in s.all_peer_ids:
+                    rng = np.random.default_rng(derive_seed(s.seed, "gdpr", pid, r))
+                    for _ in range(int(rng.poisson(stream.rate))):
+                        events.append(Event(at=r, kind="delete", peer=pid, count=stream.count))
+        taken: dict[int, set[int]] = {}
+        resolved: list[Event] = []
+        for i, ev in enumerate(events):
+            if ev.kind != "delete" or ev.peer not in self.split.peers:
+                resolved.append(ev)
+                continue
+            pool = [
+                int(x)
+                for x in self.split.peers[ev.peer].train_ids
+                if int(x) not in taken.setdefault(ev.peer, set())
+            ]
+            if ev.ids is not None:
+                ids = sorted(ev.ids)
+            else:
+                n = ev.count if ev.count is not None else round((ev.fraction or 0) * len(pool))
+                rng = np.random.default_rng(derive_seed(s.seed, "delete_ids", i))
+                ids = (
+                    sorted(
+                        int(x)
+                        for x in rng.choice(pool, size=min(max(n, 1), len(pool)), replace=False)
+                    )
+                    if pool
+                    else []
+                )
+            taken[ev.peer] |= set(ids)
+            resolved.append(ev.model_copy(update={"ids": ids, "count": None, "fraction": None}))
+        self.deletion_requests = {
+            f"del-{i}": ev for i, ev in enumerate(resolved) if ev.kind == "delete"
+        }
+        return [
+            ev.model_copy(update={"device": ev.device}) if ev.kind != "delete" else ev
+            for ev in resolved
+        ]
+
+    def _delete(self, event: Event, now: int) -> None:
+        """A data owner asks a peer to forget some of its samples."""
+        assert event.peer is not None
+        rid = next((k for k, v in self.deletion_requests.items() if v is event), None)
+        if rid is None:  # applied by hand: explicit ids only
+            if event.ids is None:
+                raise RunError("a delete applied by hand must name its `ids`")
+            rid = f"del-manual-{len(self.deletion_requests)}"
+            self.deletion_requests[rid] = event
+        assert event.ids is not None
+        pid = event.peer
+        if not self.runtime.is_online(pid):
+            why = "it has left" if pid in self.epochs else "no such peer"
+            self._log(
+                now,
+                "delete_refused",
+                peer=pid,
+                request_id=rid,
+                ids=event.ids,
+                reason=f"peer {pid} is not online ({why}): nobody holds its data here",
+            )
+            return
+        if set(event.ids) <= self.withheld_points.get(pid, frozenset()):
+            self._log(now, "delete_absent", peer=pid, request_id=rid, ids=event.ids)
+            return
+        try:
+            receipt = self.runtime.delete_points(pid, event.ids, rid, now)
+        except ClientsError as exc:
+            self._log(
+                now, "delete_refused", peer=pid, request_id=rid, ids=event.ids, reason=str(exc)
+            )
+            return
+        receipt = {**receipt, "round": now}
+        self.point_deletions.append(receipt)
+        self._log(now, "delete", **{k: v for k, v in receipt.items() if k != "round"})
 
     def _kill_actor(self, event: Event, now: int) -> None:
         """An actor process dies between rounds and is restarted from its last checkpoint.
@@ -541,6 +637,7 @@ class Simulation:
             "online_at_end": self.runtime.online(),
             "final_accuracy": {k: mean_of(final, k) for k in ACCURACY_KEYS},
             "departures": self.tracker.rows(),
+            "point_deletions": self.point_deletions,
             "messages": int(sum(r["messages"] for r in self.rounds)),
             "false_suspicions": sum(e["kind"] == "false_suspicion" for e in self.events),
             "resurrected": int(sum(r["resurrected"] for r in self.rounds)),

@@ -8,6 +8,7 @@ it from the driver, as a real device would hold only its own data.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from clients.datasets import load_dataset
 from clients.ensemble import CombineMode
-from clients.partition import FederatedSplit, split_federated
+from clients.partition import FederatedSplit, PeerData, split_federated
 from clients.peer import Peer, PeerConfig, PeerSeeds
 from clients.training import DistillConfig, TrainConfig
 from hdus_sim.rng import derive_seed
@@ -52,6 +53,8 @@ class World:
     reference: torch.Tensor
     global_x: torch.Tensor
     global_y: torch.Tensor
+    #: sample ids removed from a peer's data from the start (the point-deletion oracle)
+    withheld_points: dict[int, frozenset[int]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, scenario: Scenario) -> World:
@@ -123,6 +126,28 @@ class World:
             heartbeat_timeout=s.exchange.heartbeat_timeout,
             withhold_epochs=spec.withhold_epochs,
             debug_keep_dropped_seeds=spec.keep_dropped_seeds,
+            unlearning=s.peers.unlearning_of(spec.device),
+            unlearning_options=tuple(
+                sorted(
+                    s.peers.unlearning_options.get(
+                        s.peers.unlearning_of(spec.device) or "", {}
+                    ).items()
+                )
+            ),
+        )
+
+    def data_of(self, pid: int) -> PeerData:
+        """Peer ``pid``'s local data, minus any points withheld from the start."""
+        data = self.split.peers[pid]
+        gone = self.withheld_points.get(pid)
+        if not gone:
+            return data
+        keep = ~np.isin(data.train_ids, np.fromiter(gone, dtype=np.int64))
+        return dataclasses.replace(
+            data,
+            train_x=data.train_x[keep],
+            train_y=data.train_y[keep],
+            train_ids=data.train_ids[keep],
         )
 
     def make_peer(self, spec: PeerSpec) -> Peer:
@@ -130,7 +155,7 @@ class World:
         return Peer(
             spec.peer_id,
             spec.epoch,
-            self.split.peers[spec.peer_id],
+            self.data_of(spec.peer_id),
             self.reference,
             self.split.num_classes,
             self.split.input_shape,

@@ -125,18 +125,30 @@ class JoinNotice(_message.Message):
     def __init__(self, peer: _Optional[int] = ..., epoch: _Optional[int] = ..., device: _Optional[str] = ..., address: _Optional[str] = ..., dst: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("sender", "epoch", "round", "tombstones", "dst")
+    __slots__ = ("sender", "epoch", "round", "tombstones", "dst", "revoked")
     SENDER_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     TOMBSTONES_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
     sender: int
     epoch: int
     round: int
     tombstones: _containers.RepeatedCompositeFieldContainer[DataOwner]
     dst: int
-    def __init__(self, sender: _Optional[int] = ..., epoch: _Optional[int] = ..., round: _Optional[int] = ..., tombstones: _Optional[_Iterable[_Union[DataOwner, _Mapping]]] = ..., dst: _Optional[int] = ...) -> None: ...
+    revoked: _containers.RepeatedCompositeFieldContainer[SeedFloor]
+    def __init__(self, sender: _Optional[int] = ..., epoch: _Optional[int] = ..., round: _Optional[int] = ..., tombstones: _Optional[_Iterable[_Union[DataOwner, _Mapping]]] = ..., dst: _Optional[int] = ..., revoked: _Optional[_Iterable[_Union[SeedFloor, _Mapping]]] = ...) -> None: ...
+
+class SeedFloor(_message.Message):
+    __slots__ = ("peer", "epoch", "min_version")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    peer: int
+    epoch: int
+    min_version: int
+    def __init__(self, peer: _Optional[int] = ..., epoch: _Optional[int] = ..., min_version: _Optional[int] = ...) -> None: ...
 
 class DeletionRequest(_message.Message):
     __slots__ = ("request_id", "peer", "epoch", "sample_ids", "requester", "signature", "dst")

@@ -236,6 +236,17 @@ class InProcessRuntime:
         self.send_heartbeats(now)
         return self.detect(now)
 
+    def delete_points(
+        self, peer_id: int, ids: list[int], request_id: str, now: int
+    ) -> dict[str, Any]:
+        """Point deletion at ``peer_id``; its new seed version is announced. Returns the receipt."""
+        with self.lock:
+            peer = self.peer(peer_id)
+            receipt = peer.delete_points(ids, request_id)
+            announcements = peer.announce_seed() if receipt["new_seed_version"] else []
+        self._deliver(peer_id, announcements, now)
+        return receipt
+
     def send_raw(self, src: int, dst: int, message: SeedMessage, now: int) -> None:
         """Deliver one hand-made message (tests and fault hooks use this)."""
         self._deliver(src, [Envelope(dst, message)], now)
@@ -274,7 +285,7 @@ class InProcessRuntime:
                 ("local", local_x, local_y, None),
                 ("global", self.global_x, self.global_y, self._global_seed_logits(peer)),
             ):
-                main = logits_of(peer.main, x)
+                main = peer.main_logits(x)
                 if seeds is None:
                     seeds = {k: logits_of(m, x) for k, m in peer.seed_modules().items()}
                 ens = combine(main, seeds, rho=peer.config.rho, mode=peer.config.combine)

@@ -203,6 +203,10 @@ class HostActor:
         """Reset per-round counters."""
         self.runtime.begin_round()
 
+    def delete_points(self, peer_id: int, ids: list[int], request_id: str, now: int) -> Any:
+        """Point deletion at a peer here (exceptions travel back to the driver)."""
+        return self.runtime.delete_points(peer_id, ids, request_id, now)
+
     def train_round(self, now: int) -> list[int]:
         """Train the peers here; returns who made a new seed."""
         return self.runtime.train_round(now)
@@ -448,6 +452,18 @@ class RayRuntime:
             flushes.append(actor_b.flush.remote(now))
         self.ray.get(flushes)
         self.barrier()
+
+    def delete_points(self, peer_id: int, ids: list[int], request_id: str, now: int) -> Any:
+        """Point deletion at a peer on its actor; wait for the new seed to spread."""
+        self._tick(now)
+        try:
+            receipt = self.ray.get(
+                self.actor_of(peer_id).delete_points.remote(peer_id, ids, request_id, now)
+            )
+        except self.ray.exceptions.RayTaskError as exc:
+            raise exc.as_instanceof_cause() from None
+        self.barrier()
+        return receipt
 
     def online(self) -> list[int]:
         """Peers running anywhere."""

@@ -692,6 +692,14 @@ def heartbeat_to_proto(h: Heartbeat, dst: int) -> pb.Heartbeat:
             round=_nonneg("Heartbeat.round", h.round),
             tombstones=[pb.DataOwner(peer=p, epoch=e) for p, e in tombstones],
             dst=_nonneg("dst", dst),
+            revoked=[
+                pb.SeedFloor(
+                    peer=_nonneg("Heartbeat.revoked.peer", p),
+                    epoch=_nonneg("Heartbeat.revoked.epoch", e),
+                    min_version=_nonneg("Heartbeat.revoked.min_version", v),
+                )
+                for p, e, v in sorted(h.revoked)
+            ],
         )
 
 
@@ -702,6 +710,14 @@ def heartbeat_from_proto(p: pb.Heartbeat) -> tuple[int, Heartbeat]:
         epoch=_nonneg("Heartbeat.epoch", p.epoch),
         round=_nonneg("Heartbeat.round", p.round),
         tombstones=_owners_from_proto("Heartbeat.tombstones", p.tombstones),
+        revoked=frozenset(
+            (
+                _nonneg("Heartbeat.revoked.peer", r.peer),
+                _nonneg("Heartbeat.revoked.epoch", r.epoch),
+                _nonneg("Heartbeat.revoked.min_version", r.min_version),
+            )
+            for r in p.revoked
+        ),
     )
     return _nonneg("Heartbeat.dst", p.dst), beat
 
