@@ -145,21 +145,25 @@ class Simulation:
         self.world.withheld_points = self.withheld_points
         self.split = self.world.split
         self.runtime = self._make_runtime()
-        self.graph = build(
-            s.topology.kind,
-            s.peers.initial,
-            seed=derive_seed(s.seed, "topology"),
-            **s.topology.params,
-        )
-        for pid in range(s.peers.initial):
-            self._spawn(pid)
-        for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
-            self.runtime.link(a, b, 0)
-        for i, ev in enumerate(self._with_resolved_deletions()):
-            # an actor dies at the very start of its round, before that round's other events,
-            # so its last checkpoint (end of the previous round) is exactly what it lost
-            first = -len(s.events) if ev.kind == "kill_actor" else 0
-            self.engine.schedule(ev.at, ev, priority=first + i)
+        try:
+            self.graph = build(
+                s.topology.kind,
+                s.peers.initial,
+                seed=derive_seed(s.seed, "topology"),
+                **s.topology.params,
+            )
+            for pid in range(s.peers.initial):
+                self._spawn(pid)
+            for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
+                self.runtime.link(a, b, 0)
+            for i, ev in enumerate(self._with_resolved_deletions()):
+                # an actor dies at the very start of its round, before that round's other events,
+                # so its last checkpoint (end of the previous round) is exactly what it lost
+                first = -(10**6) if ev.kind == "kill_actor" else 0
+                self.engine.schedule(ev.at, ev, priority=first + i)
+        except BaseException:
+            self.runtime.close()  # no leaked actors or servers when building fails
+            raise
         self._built = True
         return self
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -341,6 +342,7 @@ class RayRuntime:
         base = Path(rt.checkpoint_dir) if rt.checkpoint_dir else Path(tempfile.gettempdir())
         base.mkdir(parents=True, exist_ok=True)
         self.checkpoint_dir = tempfile.mkdtemp(prefix="hdus-ckpt-", dir=base)
+        self._own_checkpoints = rt.checkpoint_dir is None  # ours to delete on close
         # device classes -> Ray CPU requests, scaled together to fit the cluster
         devices = devices or {}
         wanted = [
@@ -635,3 +637,5 @@ class RayRuntime:
             with contextlib.suppress(Exception):  # already gone
                 self.ray.kill(actor)
         self.actors = []
+        if self._own_checkpoints:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)

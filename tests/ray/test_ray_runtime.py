@@ -6,12 +6,15 @@ the multi-node test starts its own cluster with ``ray start`` and runs last in t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,43 +71,79 @@ def test_actor_killed_mid_run_comes_back_and_verifies(
     assert report.passed, [e.explain() for e in report.events]
 
 
-def _ray_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _start_node(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """One Ray node as a child process (``--block``), so the test stops exactly its own nodes."""
     ray_bin = str(Path(sys.executable).parent / "ray")
-    return subprocess.run([ray_bin, *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.Popen(
+        [ray_bin, "start", "--block", "--num-cpus=1", "--disable-usage-stats", *args],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _stop_node(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the node's process group (raylet, GCS, workers), SIGKILL if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _wait_nodes(address: str, n: int, env: dict[str, str], timeout: float = 90) -> None:
+    probe = (
+        "import ray, sys; ray.init(address=sys.argv[1], _node_ip_address='127.0.0.2', "
+        "log_to_driver=False); print(sum(1 for x in ray.nodes() if x['Alive']))"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = subprocess.run(
+            [sys.executable, "-c", probe, address],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        if res.returncode == 0 and res.stdout.strip().splitlines()[-1:] == [str(n)]:
+            return
+        time.sleep(1)
+    raise AssertionError(f"the {n}-node Ray cluster at {address} did not come up")
 
 
 def test_two_node_local_cluster_spreads_peers_and_verifies(tiny: dict, tmp_path: Path) -> None:
-    import ray
-
-    ray.shutdown()  # the cluster below is the only Ray on this machine while it runs
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     env["RAY_AUTH_MODE"] = "token"  # both nodes must agree, or the second is refused
     temp = tempfile.mkdtemp(prefix="hr", dir="/tmp")  # short: Ray's socket paths are long
     port = "6397"
+    address = f"127.0.0.2:{port}"
     # Ray maps 127.0.0.1 to the machine's interface; other loopback addresses stay put
-    head = _ray_cli(
-        "start",
+    head = _start_node(
         "--head",
         "--node-ip-address=127.0.0.2",
         f"--port={port}",
-        "--num-cpus=1",
         f"--temp-dir={temp}",
         "--include-dashboard=false",
-        "--disable-usage-stats",
         env=env,
+        log=tmp_path / "head.log",
     )
+    nodes = [head]
     try:
-        assert head.returncode == 0, head.stderr[-2000:]
-        worker = _ray_cli(
-            "start",
-            f"--address=127.0.0.2:{port}",
-            "--node-ip-address=127.0.0.3",
-            "--num-cpus=1",
-            "--disable-usage-stats",
-            env=env,
+        _wait_nodes(address, 1, env)
+        nodes.append(
+            _start_node(
+                f"--address={address}",
+                "--node-ip-address=127.0.0.3",
+                env=env,
+                log=tmp_path / "worker.log",
+            )
         )
-        assert worker.returncode == 0, worker.stderr[-2000:]
-        sc = ray_scenario(tiny, peers_per_actor=2, placement="spread", address=f"127.0.0.2:{port}")
+        _wait_nodes(address, 2, env)
+        sc = ray_scenario(tiny, peers_per_actor=2, placement="spread", address=address)
         path = tmp_path / "cluster.yaml"
         path.write_text(yaml.safe_dump(sc))
         out = tmp_path / "run"
@@ -118,7 +157,8 @@ def test_two_node_local_cluster_spreads_peers_and_verifies(tiny: dict, tmp_path:
         )
         assert res.returncode == 0, res.stderr[-3000:]
     finally:
-        _ray_cli("stop", "--force", env=env)
+        for proc in reversed(nodes):
+            _stop_node(proc)
     info = json.loads((out / "summary.json").read_text())["wire"]["ray"]
     nodes_with_peers = {a["node_id"] for a in info["actors"] if a["peers"]}
     assert len(nodes_with_peers) == 2, info  # peers ran on both nodes
