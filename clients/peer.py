@@ -217,6 +217,8 @@ class Peer:
         self.deletions: tuple[str, ...] = ()
         self.main: Any = self._new_main()
         self.trained_rounds = 0
+        #: bumped by every training round and every point deletion (receipts name it)
+        self.model_version = 0
         #: samples processed so far (training: samples x epochs; distillation: steps x batch)
         self.work_samples = 0
         self.own_seed: SeedRecord | None = None
@@ -326,6 +328,7 @@ class Peer:
                 self.main, self._train_x, self._train_y, self.config.train, generator=gen
             )
         self.trained_rounds += 1
+        self.model_version += 1
         self.work_samples += len(self._train_y) * self.config.train.epochs
 
     def _ids_key(self) -> int:
@@ -387,6 +390,7 @@ class Peer:
                 "budget_left": None,
                 "samples_processed": rounds * len(self._train_y) * self.config.train.epochs,
             }
+        self.model_version += 1
         digest = hashlib.sha256(f"{request_id}|{self.key}|{wanted}".encode()).hexdigest()[:32]
         self.deletions = (*self.deletions, digest)
         seed = self.distil_seed() if self.own_seed is not None else None
@@ -399,6 +403,7 @@ class Peer:
             "epoch": self.epoch,
             "deleted": list(wanted),
             "receipt": digest,
+            "new_model_version": self.model_version,
             "new_seed_version": None if seed is None else seed.version,
             "wall_s": time.perf_counter() - start,
             **info,
