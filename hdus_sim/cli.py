@@ -49,22 +49,48 @@ def _fmt(x: Any) -> str:
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario YAML file (omit with --resume).")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
         "runs/latest"
     ),
     set_: Annotated[list[str], typer.Option("--set", help="Override a field: path=value.")] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the killed run in this directory.")
+    ] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Rounds between checkpoints (in-process runs).")
+    ] = 1,
 ) -> None:
-    """Run SCENARIO and write metrics, events, predictions and a plot to --out."""
-    from hdus_sim.outputs import write_run
-    from hdus_sim.scenario import load_scenario, with_overrides
+    """Run SCENARIO and write metrics, events, predictions and a plot to --out.
+
+    In-process runs keep a journal and checkpoints in --out; ``--resume DIR`` continues a
+    run that was killed, with the same result as an uninterrupted run.
+    """
+    from hdus_sim.outputs import prepare_dir, write_run
+    from hdus_sim.scenario import load_scenario, scenario_to_dict, with_overrides
     from hdus_sim.simulation import Simulation
 
-    sc = load_scenario(scenario)
-    if set_:
-        sc = with_overrides(sc, _parse_sets(set_))
-    sim = Simulation(sc)
+    if resume is not None:
+        sim = Simulation.resume(resume)
+        sc = sim.scenario
+        out = resume
+    else:
+        if scenario is None:
+            raise typer.BadParameter("give a SCENARIO file, or --resume DIR")
+        sc = load_scenario(scenario)
+        if set_:
+            sc = with_overrides(sc, _parse_sets(set_))
+        sim = Simulation(sc)
+        if sc.runtime.kind == "inprocess":
+            for stale in ("journal.jsonl", "checkpoint.pkl"):
+                (prepare_dir(out) / stale).unlink(missing_ok=True)
+            (out / "scenario.yaml").write_text(
+                yaml.safe_dump(scenario_to_dict(sc), sort_keys=False)
+            )
+            sim.enable_journal(out, checkpoint_every)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -76,7 +102,7 @@ def run(
     ) as bar:
         task = bar.add_task(f"{sc.name}: building", total=sc.rounds + sc.effective_settle_rounds)
         sim.build()
-        bar.update(task, description=f"{sc.name}: rounds")
+        bar.update(task, description=f"{sc.name}: rounds", completed=sim.engine.now)
         sim.progress = lambda done, total: bar.update(task, completed=done)
         sim.run()
     path = write_run(sim, out)

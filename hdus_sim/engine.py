@@ -113,5 +113,5 @@ class Engine:
         for scheduled in self.queue.pop_due(now):
             self.handler.apply_event(scheduled.event, now)
         self.handler.run_round(now, train=now < self.rounds)
-        self.now += 1
+        self.now = now + 1  # (a checkpoint taken inside the round already advanced it)
         return now

@@ -25,6 +25,7 @@ from clients.partition import FederatedSplit
 from clients.peer import Peer, PeerSeeds
 from hdus_sim.engine import Engine
 from hdus_sim.errors import RunError
+from hdus_sim.journal import Journal, load_checkpoint
 from hdus_sim.metrics import RemovalTracker, mean_of
 from hdus_sim.rng import derive_seed
 from hdus_sim.runtime import InProcessRuntime, PeerSpec
@@ -103,6 +104,7 @@ class Simulation:
         self.withheld_points = {int(k): frozenset(v) for k, v in (withheld_points or {}).items()}
         self.point_deletions: list[dict[str, Any]] = []
         self.deletion_requests: dict[str, Event] = {}
+        self.journal: Journal | None = None
         self.progress = progress
         self.root_seed = scenario.seed
         self.metrics: list[dict[str, Any]] = []
@@ -252,14 +254,15 @@ class Simulation:
 
     # ------------------------------------------------------------------ events
     def _log(self, now: int, kind: str, **fields: Any) -> None:
-        self.events.append(
-            {
-                "round": now,
-                "wall_s": round(time.perf_counter() - self._wall0, 6),
-                "kind": kind,
-                **fields,
-            }
-        )
+        record = {
+            "round": now,
+            "wall_s": round(time.perf_counter() - self._wall0, 6),
+            "kind": kind,
+            **fields,
+        }
+        self.events.append(record)
+        if self.journal is not None:
+            self.journal.append({"type": "event", **record})
 
     def apply_event(self, event: Event, now: int) -> None:
         """Apply a join, leave or crash at round ``now`` (the engine calls this)."""
@@ -517,6 +520,12 @@ class Simulation:
             **{k: mean_of(rows, k) for k in ACCURACY_KEYS},
         }
         self.rounds.append(summary)
+        if self.journal is not None:
+            self.journal.append({"type": "round", **summary})
+            due = (now + 1) % self.journal.checkpoint_every == 0
+            if due or now + 1 == self.engine.total_rounds:
+                self.engine.now = now + 1  # the state after this round: resume starts at the next
+                self.journal.checkpoint(self, now)
         if self.progress is not None:
             self.progress(now + 1, self.engine.total_rounds)
 
@@ -572,6 +581,37 @@ class Simulation:
         finally:
             self.close()
         return self
+
+    def enable_journal(self, run_dir: str | Path, checkpoint_every: int = 1) -> Simulation:
+        """Journal every event and round to ``run_dir`` and checkpoint for ``--resume``."""
+        if self.scenario.runtime.kind != "inprocess":
+            raise RunError(
+                f"resumable runs need runtime.kind inprocess, not {self.scenario.runtime.kind!r}"
+                " (gRPC servers and Ray actors cannot be checkpointed as a whole)"
+            )
+        self.journal = Journal(run_dir, checkpoint_every)
+        return self
+
+    @classmethod
+    def resume(cls, run_dir: str | Path) -> Simulation:
+        """Continue a killed run from its last checkpoint (see :mod:`hdus_sim.journal`)."""
+        sim = load_checkpoint(run_dir)
+        if not isinstance(sim, Simulation):
+            raise RunError(f"{run_dir}/checkpoint.pkl does not hold a simulation")
+        import torch
+
+        torch.set_num_threads(sim.scenario.runtime.torch_threads)  # as World.build does
+        sim.journal = Journal(run_dir, sim._checkpoint_every)
+        sim.journal.append({"type": "resume", "round": sim.engine.now})
+        sim._wall0 = time.perf_counter()
+        return sim
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["progress"] = None
+        state["_checkpoint_every"] = self.journal.checkpoint_every if self.journal else 1
+        state["journal"] = None
+        return state
 
     def close(self) -> None:
         """Stop the transport (gRPC servers, sender threads); peers stay inspectable."""

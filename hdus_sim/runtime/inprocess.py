@@ -69,6 +69,18 @@ class InProcessRuntime:
         self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ lifecycle
+    def __getstate__(self) -> dict[str, Any]:
+        if not isinstance(self.transport, LocalTransport):
+            raise RunError("only the in-memory transport can be checkpointed")
+        state = dict(self.__dict__)
+        state["lock"] = None
+        state["_seed_cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
+
     def peer(self, peer_id: int) -> Peer:
         """The running peer ``peer_id``; a clear error if it is not online."""
         if peer_id not in self.peers:
