@@ -154,6 +154,38 @@ def run(
 
 
 @app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    set_: Annotated[
+        list[str], typer.Option("--set", help="PATH=V1,V2,... (repeat; the grid is their product).")
+    ] = [],  # noqa: B006
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write sweep.csv/.md.")] = Path(
+        "runs/sweep"
+    ),
+    parallel: Annotated[str, typer.Option(help="none, or ray (runs as Ray tasks).")] = "none",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Run SCENARIO over a grid of overrides and write one table."""
+    from hdus_sim.scenario import load_scenario
+    from hdus_sim.sweep import run_sweep
+
+    axes: dict[str, list[Any]] = {}
+    for item in set_:
+        if "=" not in item:
+            raise typer.BadParameter(f"--set {item!r}: write it as PATH=V1,V2,...")
+        key, values = item.split("=", 1)
+        axes[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
+    rows = run_sweep(load_scenario(scenario), axes, out, parallel=parallel, address=address)
+    table = Table(title=f"sweep of {scenario} ({len(rows)} runs)")
+    for col in rows[0]:
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row.values()))
+    console.print(table)
+    console.print(f"wrote {out}/sweep.csv and {out}/sweep.md")
+
+
+@app.command()
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hdus-sim run`.")],
     oracle: Annotated[
