@@ -105,6 +105,8 @@ class DynamicsSpec(BaseModel):
     attach: Literal["random", "preferential", "nearest"] = "random"
     attach_k: PosInt = 2
     repair: Literal["none", "reconnect_neighbors", "ring_bridge"] = "reconnect_neighbors"
+    #: after every change: ``report`` a partitioned graph in the events log, or ``repair`` it
+    guard: Literal["report", "repair"] = "report"
 
 
 class DeviceProfile(BaseModel):

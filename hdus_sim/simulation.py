@@ -33,7 +33,7 @@ from hdus_sim.runtime.transport import LocalTransport, Transport
 from hdus_sim.scenario import Event, Scenario, load_scenario
 from hdus_sim.world import World, placement_of
 from topologies import build
-from topologies.dynamics import attach, connectivity_report, repair
+from topologies.dynamics import attach, connectivity_report, ensure_connected, repair
 
 __all__ = ["Simulation", "assign_devices"]
 
@@ -329,6 +329,7 @@ class Simulation:
             repair_links=[list(e) for e in new_edges],
             connected=connectivity_report(self.graph).is_connected,
         )
+        self._guard_partitions(now)
 
     def _with_resolved_deletions(self) -> list[Event]:
         """Scripted events plus the Poisson deletion stream, every request's ids made explicit.
@@ -448,6 +449,24 @@ class Simulation:
                 self.runtime.rekey(pid, old[1] + 1, self.seeds_for(pid, old[1] + 1))
                 self._log(now, "rejoin", peer=pid, old_epoch=old[1], epoch=old[1] + 1)
             self._restore_links(now)
+
+    def _guard_partitions(self, now: int) -> None:
+        """Report a partitioned graph; with ``dynamics.guard: repair`` join the pieces."""
+        report = connectivity_report(self.graph)
+        if report.is_connected or report.n_nodes == 0:
+            return
+        pieces = sorted(sorted(c) for c in nx.connected_components(self.graph))
+        if self.scenario.dynamics.guard == "repair":
+            before = {tuple(sorted(e)) for e in self.graph.edges}
+            self.graph = ensure_connected(
+                self.graph, seed=derive_seed(self.scenario.seed, "guard", now)
+            )
+            links = sorted({tuple(sorted(e)) for e in self.graph.edges} - before)
+            for a, b in links:
+                self.runtime.link(a, b, now)
+            self._log(now, "partition_repaired", components=pieces, links=[list(e) for e in links])
+        else:
+            self._log(now, "partition", components=pieces)
 
     def apply(self, event: Event | Mapping[str, Any]) -> None:
         """Apply an event by hand now, before the next round runs (notebook use)."""

@@ -84,3 +84,13 @@ def test_ensemble_beats_main_only_on_global_test(tiny: dict) -> None:
     acc = sim.summary()["final_accuracy"]
     # peers miss two classes each: seeds of neighbours must help on the global test set
     assert acc["global_ensemble"] > acc["global_main"] + 0.03
+
+
+@pytest.mark.parametrize("guard", ["report", "repair"])
+def test_partition_guard_reports_or_repairs(tiny: dict, guard: str) -> None:
+    tiny["dynamics"] = {"repair": "none", "guard": guard}
+    tiny["events"] = [{"at": 1, "kind": "leave", "peer": 1}, {"at": 2, "kind": "leave", "peer": 4}]
+    sim = Simulation.from_dict(tiny).run()
+    cut = [e for e in sim.events if e["kind"].startswith("partition")]
+    assert cut and cut[0]["components"] == [[0, 5], [2, 3]]  # the ring lost two opposite nodes
+    assert sim.summary()["graph"]["is_connected"] is (guard == "repair")
