@@ -239,7 +239,7 @@ class DiurnalSpec(BaseModel):
 
     model_config = _STRICT
     period: PosInt = 24
-    offline_start: NonNegInt = 0
+    offline_start: NonNegInt = 18
     offline_hours: PosInt = 6
     fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
     peers: Literal["all"] | list[NonNegInt] = "all"
@@ -578,7 +578,7 @@ def _int_cell(path: Path, line: int, column: str, cell: str) -> int:
 
 
 def load_trace(path: str | Path) -> dict[int, list[tuple[int, int]]]:
-    """Read an availability trace: CSV ``peer,start,end`` -> sorted online intervals per peer.
+    r"""Read an availability trace: CSV ``peer,start,end`` -> sorted online intervals per peer.
 
     Rounds are integers, ``start`` inclusive and ``end`` exclusive. Blank lines and lines
     starting with ``#`` are skipped; touching intervals of one peer are merged.
@@ -594,7 +594,7 @@ def load_trace(path: str | Path) -> dict[int, list[tuple[int, int]]]:
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     p = Path(tmp) / "t.csv"
-    ...     _ = p.write_text("peer,start,end\\n0,0,5\\n0,8,10\\n1,2,4\\n")
+    ...     _ = p.write_text("peer,start,end\n0,0,5\n0,8,10\n1,2,4\n")
     ...     load_trace(p)
     {0: [(0, 5), (8, 10)], 1: [(2, 4)]}
     """
@@ -1005,8 +1005,9 @@ def plan_churn(
                 for name in CAUSES:
                     if name not in proc or not proc[name][r]:
                         continue
+                    # before round 0 only the arrival and the trace were "offline"
                     prev = proc[name][r - 1] if r > 0 else name not in ("arrival", "trace")
-                    if not prev or (r == 0 and name == "trace" and not before):
+                    if not prev:
                         cause = name
                         break
                 device = new_devices.get(pid) if pid not in initial_set else None

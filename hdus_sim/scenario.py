@@ -8,6 +8,7 @@ See ``scenarios/quickstart.yaml`` for a commented example.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from clients.datasets import DATASETS
 from clients.models import MAIN_ARCHITECTURES, SEED_ARCHITECTURES
 from clients.partition import SCHEMES
+from hdus_sim.churn import ChurnPlan, ChurnSpec, load_trace, plan_churn
 from hdus_sim.errors import ScenarioError
 from topologies import BUILDERS, build
 from topologies.errors import TopologyError
@@ -365,8 +367,57 @@ class Scenario(BaseModel):
     runtime: RuntimeSpec = RuntimeSpec()
     faults: FaultsSpec = FaultsSpec()
     deletion_requests: DeletionStream | None = None
+    churn: ChurnSpec | None = None
     events: list[Event] = Field(default_factory=list)
     debug: DebugSpec = DebugSpec()
+
+    @functools.cached_property
+    def churn_plan(self) -> ChurnPlan | None:
+        """The events the ``churn`` processes generate (``None`` without churn)."""
+        if self.churn is None:
+            return None
+        from hdus_sim.rng import derive_seed
+
+        clusters: dict[int, int] = {}
+        if self.topology.kind == "clustered_gateways":
+            graph = build(
+                self.topology.kind,
+                self.peers.initial,
+                seed=derive_seed(self.seed, "topology"),
+                **self.topology.params,
+            )
+            for node, data in graph.nodes(data=True):
+                if data.get("role") == "device":
+                    gateways = [
+                        n for n in graph.neighbors(node) if graph.nodes[n].get("role") == "gateway"
+                    ]
+                    if gateways:
+                        clusters[node] = min(gateways)
+        return plan_churn(
+            self.churn,
+            seed=self.seed,
+            rounds=self.rounds,
+            initial=list(range(self.peers.initial)),
+            clusters=clusters or None,
+            device_mix=self.peers.devices,
+            scripted=[
+                (e.at, e.kind, e.peer)
+                for e in self.events
+                if e.kind in ("join", "leave", "crash") and e.peer is not None
+            ],
+        )
+
+    @functools.cached_property
+    def all_events(self) -> list[Event]:
+        """Scripted events and churn-generated ones, in round order (joins first in a round)."""
+        events = list(self.events)
+        plan = self.churn_plan
+        if plan is not None:
+            events += [Event(**e.as_event()) for e in plan.events]
+        order = {"kill_actor": 0, "join": 1, "leave": 2, "crash": 3, "delete": 4}
+        return [
+            e for _, e in sorted(enumerate(events), key=lambda p: (p[1].at, order[p[1].kind], p[0]))
+        ]
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -374,9 +425,23 @@ class Scenario(BaseModel):
             build(self.topology.kind, self.peers.initial, seed=self.seed, **self.topology.params)
         except TopologyError as exc:
             raise ValueError(f"topology.params: {exc}") from None
+        if self.churn is not None:
+            names = list(self.churn.arrivals.device_mix if self.churn.arrivals else {})
+            names += list(self.churn.battery.drain if self.churn.battery else {})
+            for name in names:
+                if name not in MAIN_ARCHITECTURES:
+                    raise ValueError(
+                        f"churn: unknown device class {name!r}; choose from "
+                        f"{sorted(MAIN_ARCHITECTURES)}"
+                    )
+            if self.churn.on_return == "restore" and self.runtime.kind == "ray":
+                raise ValueError(
+                    "churn.on_return: restore keeps a departed peer's model in "
+                    "memory: use runtime inprocess or grpc, or on_return: retrain"
+                )
         online = set(range(self.peers.initial))
         ever = set(online)
-        for i, ev in sorted(enumerate(self.events), key=lambda p: (p[1].at, p[0])):
+        for i, ev in sorted(enumerate(self.all_events), key=lambda p: (p[1].at, p[0])):
             if ev.kind in ("kill_actor", "delete"):
                 # a deletion request to a departed or unknown peer is refused at run time,
                 # and the refusal is recorded: that is what a user testing GDPR flows wants
@@ -421,7 +486,7 @@ class Scenario(BaseModel):
     def all_peer_ids(self) -> list[int]:
         """Every peer id that is ever online (initial peers and joiners), sorted."""
         ids = set(range(self.peers.initial)) | {
-            e.peer for e in self.events if e.kind == "join" and e.peer is not None
+            e.peer for e in self.all_events if e.kind == "join" and e.peer is not None
         }
         return sorted(ids)
 
@@ -507,6 +572,16 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
         raise ScenarioError(
             f"scenario {label} must be a mapping of fields, got {type(raw).__name__}"
         )
+    churn = raw.get("churn")
+    trace = churn.get("trace") if isinstance(churn, dict) else None
+    if isinstance(trace, dict) and trace.get("file"):
+        # inline the trace so the run directory's scenario.yaml is self-contained
+        base = Path(label).parent if not isinstance(source, Mapping) else Path.cwd()
+        path = Path(trace["file"])
+        path = path if path.is_absolute() else base / path
+        churn["trace"] = {
+            "intervals": {p: [list(iv) for iv in ivs] for p, ivs in load_trace(path).items()}
+        }
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:

@@ -66,8 +66,8 @@ def assign_devices(scenario: Scenario) -> dict[int, str]:
     rng = np.random.default_rng(derive_seed(scenario.seed, "devices"))
     rng.shuffle(pool)
     devices = dict(enumerate(pool))
-    for ev in scenario.events:
-        if ev.kind != "join":
+    for ev in scenario.all_events:
+        if ev.kind != "join" or ev.peer is None:
             continue
         if ev.device is not None:
             devices[ev.peer] = ev.device
@@ -158,6 +158,9 @@ class Simulation:
                 self._spawn(pid)
             for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
                 self.runtime.link(a, b, 0)
+            plan = s.churn_plan
+            for note in plan.warnings if plan is not None else ():
+                self._log(0, "churn_note", note=note)
             for i, ev in enumerate(self._with_resolved_deletions()):
                 # an actor dies at the very start of its round, before that round's other events,
                 # so its last checkpoint (end of the previous round) is exactly what it lost
@@ -250,6 +253,14 @@ class Simulation:
             withhold_epochs=frozenset(e for p, e in self.withheld if p == pid),
             keep_dropped_seeds=pid in self.scenario.debug.keep_dropped_seeds,
         )
+        churn = self.scenario.churn
+        if (
+            churn is not None
+            and churn.on_return == "restore"
+            and hasattr(self.runtime, "restore")
+            and self.runtime.restore(pid, epoch, self.seeds_for(pid, epoch))
+        ):
+            return
         self.runtime.spawn(spec)
 
     # ------------------------------------------------------------------ events
@@ -339,7 +350,7 @@ class Simulation:
         points in every run of the scenario, including the oracles.
         """
         s = self.scenario
-        events = list(s.events)
+        events = list(s.all_events)
         stream = s.deletion_requests
         if stream is not None:
             end = s.rounds if stream.end is None else min(stream.end, s.rounds)

@@ -66,6 +66,8 @@ class InProcessRuntime:
         self.peers: dict[int, Peer] = {}
         self.stats = DeliveryStats()
         self._pending: list[tuple[int, list[Envelope]]] = []
+        #: departed peers kept for ``churn.on_return: restore``
+        self.parked: dict[int, Peer] = {}
         self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -103,7 +105,20 @@ class InProcessRuntime:
                 notices = peer.leave_notices()
             self._deliver(peer_id, notices, now)
         with self.lock:
-            del self.peers[peer_id]
+            self.parked[peer_id] = self.peers.pop(peer_id)
+
+    def restore(self, peer_id: int, epoch: int, seeds: PeerSeeds) -> bool:
+        """Bring a departed peer back with its trained model under a new ``epoch``.
+
+        Returns ``False`` if it was never here (the caller then spawns a fresh one).
+        """
+        with self.lock:
+            peer = self.parked.pop(peer_id, None)
+            if peer is None:
+                return False
+            peer.rekey(epoch, seeds)
+            self.peers[peer_id] = peer
+        return True
 
     def open_link(self, local: int, other: int, other_epoch: int, now: int) -> None:
         """First half of a link: ``local`` learns of ``other``; its seeds wait for :meth:`flush`.
