@@ -501,6 +501,7 @@ def plot_online(data: RunData, path: Path) -> Path:
     finite = [v for v in online if not math.isnan(v)]
     top.set_ylim(0, (max(finite) if finite else 1) * 1.25 + 1)
     top.set_ylabel("peers online")
+    top.yaxis.get_major_locator().set_params(integer=True)
     top.grid(alpha=0.3)
     top.set_title("peers online per round (events applied at the start of their round)")
     line_handles = [
@@ -893,6 +894,7 @@ def _deletions_table(data: RunData) -> _Table:
                     outcome,
                 ]
             )
+    rows.sort(key=lambda row: (_sort_key(row[2]), _sort_key(row[0].removeprefix("del-"))))
     return _Table(
         [
             "request",
@@ -907,6 +909,14 @@ def _deletions_table(data: RunData) -> _Table:
         ],
         rows,
     )
+
+
+def _sort_key(cell: str) -> tuple[int, float, str]:
+    """Sort numbers numerically before text (a dash sorts last)."""
+    try:
+        return (0, float(cell), "")
+    except ValueError:
+        return (1, 0.0, cell)
 
 
 def _verdict_class(verdict: str) -> str:
@@ -1174,10 +1184,10 @@ def _verify_section(data: RunData) -> _Section:
     events = verify.get("events") or []
     passed = bool(verify.get("passed"))
     head = (
-        f"{'PASS' if passed else 'FAIL'}: {len(events)} event(s) checked by lineage and "
-        "the retrain oracle (EXACT: lineage clean and predictions bit-identical to the "
-        "oracle run; CERTIFIED(...): within the removal certificate's budget; "
-        "LINEAGE-ONLY: no oracle was run; FAIL: see why)."
+        f"{'PASS' if passed else 'FAIL'}: {len(events)} event(s) checked by lineage and, "
+        "unless skipped, the retrain oracle (EXACT: lineage clean and predictions "
+        "bit-identical to the oracle run; CERTIFIED(...): within the removal certificate's "
+        "budget; LINEAGE-ONLY: lineage clean, no oracle run; FAIL: see why)."
     )
     return _Section(
         "Verification",

@@ -409,15 +409,18 @@ class Scenario(BaseModel):
 
     @functools.cached_property
     def all_events(self) -> list[Event]:
-        """Scripted events and churn-generated ones, in round order (joins first in a round)."""
-        events = list(self.events)
+        """Scripted events (in file order) then churn events (joins first) within each round."""
+        keyed: list[tuple[tuple[int, int, int, int], Event]] = [
+            ((e.at, 0, 0, i), e) for i, e in enumerate(self.events)
+        ]
         plan = self.churn_plan
         if plan is not None:
-            events += [Event(**e.as_event()) for e in plan.events]
-        order = {"kill_actor": 0, "join": 1, "leave": 2, "crash": 3, "delete": 4}
-        return [
-            e for _, e in sorted(enumerate(events), key=lambda p: (p[1].at, order[p[1].kind], p[0]))
-        ]
+            order = {"join": 0, "leave": 1, "crash": 2}
+            keyed += [
+                ((c.at, 1, order[c.kind], i), Event(**c.as_event()))
+                for i, c in enumerate(plan.events)
+            ]
+        return [e for _, e in sorted(keyed, key=lambda p: p[0])]
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
