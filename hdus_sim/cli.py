@@ -195,6 +195,9 @@ def verify(
         str | None,
         typer.Option(help="Run oracles on another runtime (inprocess, grpc, ray)."),
     ] = None,
+    oracle_mode: Annotated[
+        str, typer.Option(help="each | combined | auto (combined above 3 events).")
+    ] = "auto",
 ) -> None:
     """Re-check lineage and the retrain oracle for every leave and crash; exit 1 on failure."""
     from hdus_sim.verify import verify_run
@@ -203,6 +206,7 @@ def verify(
         run_dir,
         oracle=oracle,
         oracle_runtime=oracle_runtime,
+        oracle_mode=oracle_mode,
         progress=lambda msg: console.print(f"[dim]{msg}"),
     )
     table = Table(title=f"verification of {run_dir}")

@@ -146,6 +146,8 @@ class PeersSpec(BaseModel):
     rho: Annotated[float, Field(ge=0, le=1)] = 0.5
     combine: Literal["logits", "probs"] = "probs"
     profiles: dict[str, DeviceProfile] = Field(default_factory=lambda: dict(DEFAULT_PROFILES))
+    #: device class by topology role (e.g. ``{gateway: gateway, device: sensor}``)
+    devices_by_role: dict[str, str] = Field(default_factory=dict)
     unlearning: Literal["none", "sisa", "certified", "sq", "retrain"] = "none"
     unlearning_by_device: dict[str, Literal["none", "sisa", "certified", "sq", "retrain"]] = Field(
         default_factory=dict

@@ -66,6 +66,20 @@ def assign_devices(scenario: Scenario) -> dict[int, str]:
     rng = np.random.default_rng(derive_seed(scenario.seed, "devices"))
     rng.shuffle(pool)
     devices = dict(enumerate(pool))
+    by_role = scenario.peers.devices_by_role
+    if by_role:  # e.g. gateways of a clustered_gateways graph run the gateway model
+        graph = build(
+            scenario.topology.kind,
+            n0,
+            seed=derive_seed(scenario.seed, "topology"),
+            **scenario.topology.params,
+        )
+        for node, data in graph.nodes(data=True):
+            if data.get("role") in by_role:
+                devices[node] = by_role[data["role"]]
+    plan = scenario.churn_plan
+    if plan is not None:
+        devices.update({p: d for p, d in plan.devices.items() if d})
     for ev in scenario.all_events:
         if ev.kind != "join" or ev.peer is None:
             continue

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,7 @@ def oracle_predictions(
     progress: Callable[[int, int], None] | None = None,
     runtime: str | None = None,
     withheld_points: dict[int, list[int]] | None = None,
+    withheld_many: Sequence[tuple[int, int]] = (),
 ) -> dict[int, np.ndarray]:
     """Re-run ``scenario`` with ``withheld``'s own seed never sent; return final predictions.
 
@@ -135,9 +136,19 @@ def oracle_predictions(
     cache = None
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        many = sorted(withheld_many)
         what = (
             f"p{withheld[0]}_e{withheld[1]}"
             if withheld is not None
+            else "all_"
+            + hashlib.sha256(json.dumps(many).encode()).hexdigest()[:8]
+            + "_"
+            + hashlib.sha256(
+                json.dumps(
+                    sorted((k, sorted(v)) for k, v in (withheld_points or {}).items())
+                ).encode()
+            ).hexdigest()[:8]
+            if many
             else "pts_"
             + hashlib.sha256(
                 json.dumps(
@@ -156,7 +167,7 @@ def oracle_predictions(
             return preds
     sim = Simulation(
         load_scenario(scenario),
-        withheld=frozenset({withheld}) if withheld is not None else frozenset(),
+        withheld=frozenset({withheld}) if withheld is not None else frozenset(withheld_many),
         withheld_points=withheld_points,
         progress=progress,
     )
@@ -264,13 +275,46 @@ def verify_run(
     oracle: bool = True,
     progress: Callable[[str], None] | None = None,
     oracle_runtime: str | None = None,
+    oracle_mode: str = "auto",
 ) -> VerifyReport:
-    """Check lineage (and, with ``oracle``, the retrain oracle) for every departure in a run."""
+    """Check lineage (and, with ``oracle``, the retrain oracle) for every departure in a run.
+
+    ``oracle_mode``: ``each`` runs one oracle per event; ``combined`` first runs one
+    oracle without all of them (falling back to ``each`` if it differs); ``auto`` is
+    ``combined`` when a run has more than 3 events.
+    """
     run = read_run(run_dir)
     holdings: dict[int, dict[str, Any]] = run["holdings"]
     predictions: dict[int, np.ndarray] = run["predictions"]
     survivors = sorted(holdings)
     verdicts: list[EventVerdict] = []
+    departures = run["summary"]["departures"]
+    deletions = run["summary"].get("point_deletions", [])
+    exact_deletions = all(str(d.get("certificate", "exact")) == "exact" for d in deletions)
+    combined_ok = False
+    events = len(departures) + len(deletions)
+    if (
+        oracle
+        and exact_deletions
+        and (oracle_mode == "combined" or (oracle_mode == "auto" and events > 3))
+    ):
+        # one oracle without every departed seed and every deleted point: if the run
+        # predicts identically, no survivor depends on any of them, so each event passes;
+        # otherwise fall back to one oracle per event, to say which one failed
+        if progress is not None:
+            progress(f"one oracle run without all {events} departures and deletions")
+        points: dict[int, list[int]] = {}
+        for d in deletions:
+            points.setdefault(int(d["peer"]), []).extend(int(i) for i in d["deleted"])
+        ref = oracle_predictions(
+            run["scenario"],
+            None,
+            cache_dir=Path(run_dir) / "oracles",
+            runtime=oracle_runtime,
+            withheld_points=points,
+            withheld_many=[(int(d["peer"]), int(d["epoch"])) for d in departures],
+        )
+        combined_ok = _compare(predictions, ref, survivors)[0]
     for dep in run["summary"]["departures"]:
         key = (int(dep["peer"]), int(dep["epoch"]))
         tag = f"{key[0]}:{key[1]}"
@@ -289,7 +333,9 @@ def verify_run(
             oracle_ok=None,
             removal_latency_rounds=dep.get("latency_rounds"),
         )
-        if oracle:
+        if combined_ok:
+            verdict.oracle_ok, verdict.oracle_max_abs_diff = True, 0.0
+        elif oracle:
             if progress is not None:
                 progress(f"oracle run without the seed of peer {key[0]} (epoch {key[1]})")
             ref = oracle_predictions(
@@ -299,8 +345,14 @@ def verify_run(
                 predictions, ref, survivors
             )
         verdicts.append(verdict)
-    for rec in run["summary"].get("point_deletions", []):
-        verdicts.append(_verify_point_deletion(rec, run, run_dir, oracle, oracle_runtime, progress))
+    for rec in deletions:
+        verdicts.append(
+            _verify_point_deletion(
+                rec, run, run_dir, oracle and not combined_ok, oracle_runtime, progress
+            )
+        )
+        if combined_ok:
+            verdicts[-1].oracle_ok, verdicts[-1].oracle_max_abs_diff = True, 0.0
     report = VerifyReport(str(run_dir), verdicts, survivors)
     write_json(Path(run_dir) / "verify.json", report.as_dict())
     return report

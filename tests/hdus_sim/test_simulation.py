@@ -94,3 +94,17 @@ def test_partition_guard_reports_or_repairs(tiny: dict, guard: str) -> None:
     cut = [e for e in sim.events if e["kind"].startswith("partition")]
     assert cut and cut[0]["components"] == [[0, 5], [2, 3]]  # the ring lost two opposite nodes
     assert sim.summary()["graph"]["is_connected"] is (guard == "repair")
+
+
+def test_combined_oracle_passes_clean_runs_and_falls_back_to_name_the_culprit(
+    tiny: dict, tmp_path: Path
+) -> None:
+    Simulation.from_dict(tiny).run().write(tmp_path / "clean")
+    clean = verify_run(tmp_path / "clean", oracle_mode="combined")
+    assert clean.passed and all(e.verdict == "EXACT" for e in clean.events)
+    assert len(list((tmp_path / "clean" / "oracles").glob("oracle_*_all_*.npz"))) == 1
+    tiny["debug"] = {"keep_dropped_seeds": [2]}
+    Simulation.from_dict(tiny).run().write(tmp_path / "broken")
+    broken = verify_run(tmp_path / "broken", oracle_mode="combined")
+    leave = next(e for e in broken.events if e.peer == 1)
+    assert not broken.passed and leave.oracle_differs_for == [2]
