@@ -244,6 +244,20 @@ def verify(
 
 
 @app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hdus-sim run`.")],
+    rounds: Annotated[
+        list[int], typer.Option("--graph-round", help="Rounds to draw the graph at (repeat).")
+    ] = [],  # noqa: B006
+) -> None:
+    """Write DIR/report.md and a self-contained DIR/report.html with plots."""
+    from hdus_sim.report import write_report
+
+    paths = write_report(run_dir, graph_rounds=rounds or None)
+    console.print(f"wrote {paths.html} and {paths.markdown} ({len(paths.plots)} plots)")
+
+
+@app.command()
 def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Validate SCENARIO and print its resolved form."""
     from hdus_sim.scenario import load_scenario, scenario_to_dict

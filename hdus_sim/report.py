@@ -382,8 +382,10 @@ def _layout(data: RunData) -> dict[int, tuple[float, float]]:
             cx, cy = np.mean(anchors, axis=0) if anchors else rng.random(2)
             pos[v] = (float(cx + jitter[0]), float(cy + jitter[1]))
         return pos
+    # start from a circle in id order (a ring stays recognisable), then relax with springs
+    start = nx.circular_layout(sorted(union.nodes))
     k = 1.6 / math.sqrt(max(union.number_of_nodes(), 1))
-    raw = nx.spring_layout(union, seed=0, k=k, iterations=300)
+    raw = nx.spring_layout(union, pos=start, seed=0, k=k, iterations=60)
     return {int(v): (float(p[0]), float(p[1])) for v, p in raw.items()}
 
 
@@ -634,11 +636,11 @@ def plot_latency(data: RunData, path: Path) -> Path:
     by_kind_rounds = [[int(d["latency_rounds"]) for d in done if d["kind"] == k] for k in kinds]
     top = max(int(d["latency_rounds"]) for d in done)
     bins = np.arange(-0.5, top + 1.5, 1.0)
-    left.hist(by_kind_rounds, bins=bins, stacked=True, color=colors, label=kinds, rwidth=0.8)
+    left.hist(by_kind_rounds, bins=bins, stacked=True, color=colors, label=kinds, rwidth=0.6)
     left.set_xticks(range(top + 1))
     left.set_xlabel("rounds from departure to last holder dropping the seed")
     left.set_ylabel("departures")
-    left.legend(fontsize=8)
+    left.legend(fontsize=8, loc="upper right")
     ms = [
         [max(_num(d.get("latency_s")) * 1000.0, 1e-3) for d in done if d["kind"] == k]
         for k in kinds
@@ -650,13 +652,14 @@ def plot_latency(data: RunData, path: Path) -> Path:
         right.set_xscale("log")
     else:
         edges = np.linspace(lo * 0.95, hi * 1.05 + 1e-6, 12)
-    right.hist(ms, bins=edges, stacked=True, color=colors, label=kinds)
+    right.hist(ms, bins=edges, stacked=True, color=colors, label=kinds, ec="white", lw=0.8)
     right.set_xlabel("wall milliseconds (log scale)" if hi / lo > 50 else "wall milliseconds")
     right.set_ylabel("departures")
     right.legend(fontsize=8)
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
     return _save(fig, path)
 
 
@@ -764,7 +767,6 @@ def _overview_table(data: RunData) -> _Table:
     graph = su.get("graph") or {}
     rows = [
         ["scenario", str(sc.get("name", su.get("scenario", _DASH)))],
-        ["description", str(sc.get("description") or _DASH)],
         ["seed", _fmt(sc.get("seed", su.get("seed")))],
         [
             "peers",
@@ -1112,7 +1114,10 @@ def write_report(run_dir: str | Path, *, graph_rounds: Sequence[int] | None = No
 
 @dataclass(frozen=True)
 class _Section:
-    """A report section: a title, paragraphs, optional table and plot, in that order."""
+    """A report section: a title, paragraphs, optional table and plot, in that order.
+
+    ``css`` is the HTML class of the first paragraph (e.g. a PASS/FAIL line).
+    """
 
     title: str
     paragraphs: tuple[str, ...] = ()
@@ -1183,15 +1188,19 @@ def _verify_section(data: RunData) -> _Section:
         )
     events = verify.get("events") or []
     passed = bool(verify.get("passed"))
-    head = (
-        f"{'PASS' if passed else 'FAIL'}: {len(events)} event(s) checked by lineage and, "
-        "unless skipped, the retrain oracle (EXACT: lineage clean and predictions "
-        "bit-identical to the oracle run; CERTIFIED(...): within the removal certificate's "
-        "budget; LINEAGE-ONLY: lineage clean, no oracle run; FAIL: see why)."
+    failed = sum(str(ev.get("verdict")) == "FAIL" for ev in events)
+    head = f"{'PASS' if passed else 'FAIL'}: {len(events)} event(s) verified" + (
+        f", {failed} failed." if failed else "."
+    )
+    legend = (
+        "Each leave, crash and deletion request is checked by lineage and, unless skipped, "
+        "the retrain oracle. EXACT: lineage clean and predictions bit-identical to the "
+        "oracle run; CERTIFIED(...): within the removal certificate's budget; "
+        "LINEAGE-ONLY: lineage clean, no oracle run; FAIL: see why."
     )
     return _Section(
         "Verification",
-        (head,),
+        (head, legend),
         table=_verify_table(verify) if events else None,
         css="pass" if passed else "failtext",
     )
@@ -1234,8 +1243,8 @@ def _render_html(data: RunData, sections: list[_Section], plots: dict[str, Path]
         parts.append(f'<p class="desc">{html.escape(str(data.scenario["description"]))}</p>')
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>")
-        for para in sec.paragraphs:
-            cls = f' class="{sec.css}"' if sec.css else ""
+        for i, para in enumerate(sec.paragraphs):
+            cls = f' class="{sec.css}"' if sec.css and i == 0 else ""
             parts.append(f"<p{cls}>{html.escape(para)}</p>")
         if sec.table is not None:
             parts.append(sec.table.html())

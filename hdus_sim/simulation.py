@@ -441,7 +441,8 @@ class Simulation:
             return
         receipt = {**receipt, "round": now}
         self.point_deletions.append(receipt)
-        self._log(now, "delete", **{k: v for k, v in receipt.items() if k != "round"})
+        fields = {k: v for k, v in receipt.items() if k not in ("round", "wall_s")}
+        self._log(now, "delete", delete_wall_s=receipt["wall_s"], **fields)
 
     def _kill_actor(self, event: Event, now: int) -> None:
         """An actor process dies between rounds and is restarted from its last checkpoint.

@@ -128,17 +128,40 @@ def _public_matrix(public_x: Any, input_shape: tuple[int, ...]) -> np.ndarray | 
     return arr.reshape(arr.shape[0], -1)
 
 
+class _ReluTransform:
+    """A fixed random ReLU projection (a picklable object: runs can be checkpointed)."""
+
+    def __init__(
+        self, weights: np.ndarray, offsets: np.ndarray, centre: np.ndarray, shift: np.ndarray
+    ) -> None:
+        self.weights, self.offsets, self.centre, self.shift = weights, offsets, centre, shift
+
+    def project(self, flat: np.ndarray) -> np.ndarray:
+        return np.maximum((flat - self.centre) @ self.weights + self.offsets, 0.0)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.project(_flatten(x)) - self.shift
+
+
+class _LinearTransform:
+    """``(x - centre) @ proj`` (a picklable object: runs can be checkpointed)."""
+
+    def __init__(self, centre: np.ndarray, proj: np.ndarray) -> None:
+        self.centre, self.proj = centre, proj
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (_flatten(x) - self.centre) @ self.proj
+
+
 def _relu_map(d_in: int, dim: int, seed: int, public: np.ndarray | None) -> Transform:
     rng = np.random.default_rng(derive_seed(seed, PURPOSE_FEATURES, 1))
     weights = rng.standard_normal((d_in, dim)) * (2.0 / math.sqrt(d_in))
     offsets = rng.standard_normal(dim) * 0.5
     centre = np.zeros(d_in) if public is None else public.mean(axis=0)
-
-    def project(flat: np.ndarray) -> np.ndarray:
-        return np.maximum((flat - centre) @ weights + offsets, 0.0)
-
-    shift = np.zeros(dim) if public is None else project(public).mean(axis=0)
-    return lambda x: project(_flatten(x)) - shift
+    transform = _ReluTransform(weights, offsets, centre, np.zeros(dim))
+    if public is not None:
+        transform.shift = transform.project(public).mean(axis=0)
+    return transform
 
 
 def _pca_map(dim: int, public: np.ndarray | None) -> Transform:
@@ -156,7 +179,7 @@ def _pca_map(dim: int, public: np.ndarray | None) -> Transform:
             f"ask for features <= {rank} or give more public samples"
         )
     proj = vt[:dim].T / (singular[:dim] / math.sqrt(public.shape[0]))
-    return lambda x: (_flatten(x) - centre) @ proj
+    return _LinearTransform(centre, proj)
 
 
 def build_feature_map(
