@@ -108,3 +108,18 @@ def test_certs_makes_a_loadable_test_pki(tmp_path: Path) -> None:
     assert keys.verify(2, b"x", keys.sign(2, b"x"))
     res = cli("certs", str(tmp_path / "bad"), "--host", "gw")
     assert res.returncode != 0 and "NAME=0,1,2" in res.stderr + res.stdout
+
+
+LIBRARY = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LIBRARY)
+def test_every_library_scenario_runs_and_verifies(name: str, tmp_path: Path) -> None:
+    out = tmp_path / name
+    res = cli("run", f"scenarios/{name}.yaml", "--out", str(out), "--quiet")
+    assert res.returncode == 0, res.stderr[-3000:]
+    res = cli("verify", str(out))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    report = json.loads((out / "verify.json").read_text())
+    assert all(e["verdict"] != "FAIL" for e in report["events"])
