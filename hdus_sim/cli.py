@@ -258,6 +258,37 @@ def report(
 
 
 @app.command()
+def audit(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hdus-sim run`.")],
+    peer: Annotated[
+        int | None, typer.Option(help="Who ever held anything derived from this peer?")
+    ] = None,
+) -> None:
+    """Check every peer's hash-chained audit log; exit 1 naming any altered or missing record."""
+    from hdus_sim.audit import check_audit, holders_ever
+
+    problems = check_audit(run_dir)
+    for problem in problems:
+        err_console.print(f"[red]TAMPERED[/] {problem}")
+    if peer is not None:
+        table = Table(title=f"peers that ever held a seed of peer {peer}")
+        for col in ("peer", "first round", "versions", "dropped at round", "still holds"):
+            table.add_column(col)
+        for pid, e in holders_ever(run_dir, peer).items():
+            table.add_row(
+                str(pid),
+                str(e["first_round"]),
+                str(e["versions"]),
+                _fmt(e["dropped_round"]),
+                ", ".join(e["still_holds"]) or "no",
+            )
+        console.print(table)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]intact[/]: every audit chain in {run_dir}/audit checks out")
+
+
+@app.command()
 def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Validate SCENARIO and print its resolved form."""
     from hdus_sim.scenario import load_scenario, scenario_to_dict

@@ -87,6 +87,9 @@ def write_run(sim: Any, out: str | Path) -> Path:
     preds = sim.predictions()
     np.savez_compressed(path / "predictions.npz", **{str(pid): v for pid, v in preds.items()})
     plot_accuracy(sim.rounds, sim.events, path / "accuracy.png", title=sim.scenario.name)
+    audit = getattr(sim.runtime, "audit", None)
+    if audit is not None:
+        audit.write(path)
     return path
 
 

@@ -23,6 +23,7 @@ from clients.errors import ClientsError
 from clients.messages import DataOwner
 from clients.partition import FederatedSplit
 from clients.peer import Peer, PeerSeeds
+from hdus_sim.audit import AuditTrail
 from hdus_sim.engine import Engine
 from hdus_sim.errors import RunError
 from hdus_sim.journal import Journal, load_checkpoint
@@ -198,13 +199,15 @@ class Simulation:
                 withheld=self.withheld,
                 devices=self.devices,
             )
-        return InProcessRuntime(
+        runtime = InProcessRuntime(
             self.world.make_peer,
             self.world.global_x,
             self.world.global_y,
             on_drop=self.tracker.dropped,
             transport=self._transport(),
         )
+        runtime.audit = AuditTrail()
+        return runtime
 
     def _transport(self) -> Transport:
         """The transport the scenario asks for: in memory, or real gRPC on loopback."""

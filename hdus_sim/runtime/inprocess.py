@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from clients.ensemble import combine
-from clients.messages import DataOwner, SeedMessage
+from clients.messages import DataOwner, Heartbeat, SeedMessage
 from clients.peer import Envelope, Message, Peer, PeerSeeds, Reaction
 from clients.training import logits_of
+from hdus_sim.audit import AuditTrail
 from hdus_sim.errors import RunError
 from hdus_sim.runtime.base import DeliveryStats, DropListener, PeerSpec
 from hdus_sim.runtime.transport import LocalTransport, Transport
@@ -68,6 +69,8 @@ class InProcessRuntime:
         self._pending: list[tuple[int, list[Envelope]]] = []
         #: departed peers kept for ``churn.on_return: restore``
         self.parked: dict[int, Peer] = {}
+        #: hash-chained audit of learn/distil/send/receive/drop/delete (``None``: off)
+        self.audit: AuditTrail | None = None
         self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -213,13 +216,49 @@ class InProcessRuntime:
         reaction = receiver.receive(message, now)
         if not reaction.accepted:
             self.stats.refused[str(reaction.code)] += 1
+        if self.audit is not None and not isinstance(message, Heartbeat):
+            self._audit_message(dst, message, reaction, now)
         self._report_drops(dst, reaction.dropped, now)
         return reaction
 
     def _deliver(self, src: int, envelopes: list[Envelope], now: int) -> None:
         self.transport.deliver(self, src, envelopes, now)
 
+    def _audit_message(self, dst: int, message: Message, reaction: Reaction, now: int) -> None:
+        assert self.audit is not None
+        if isinstance(message, SeedMessage):
+            rec = message.record
+            what = {
+                "message": "seed",
+                "owner": rec.owner,
+                "epoch": rec.epoch,
+                "version": rec.version,
+                "digest": rec.digest,
+            }
+            src = message.sender
+        else:
+            what = {
+                "message": f"leave:{message.reason.value}",
+                "owner": message.peer,
+                "epoch": message.epoch,
+                "vouched_by": message.vouched_by,
+            }
+            src = message.reporter
+        self.audit.record(src, now, "send", to=dst, **what)
+        self.audit.record(
+            dst,
+            now,
+            "receive",
+            sender=src,
+            accepted=reaction.accepted,
+            reason=reaction.reason,
+            **what,
+        )
+
     def _report_drops(self, holder: int, dropped: list[DataOwner], now: int) -> None:
+        if self.audit is not None:
+            for key in dropped:
+                self.audit.record(holder, now, "drop", owner=key[0], epoch=key[1])
         if self.on_drop is not None:
             for key in dropped:
                 self.on_drop(holder, key, now)
@@ -230,9 +269,27 @@ class InProcessRuntime:
         changed: list[int] = []
         for pid in self.online():
             with self.lock:
-                if not self.peers[pid].train_round():
+                peer = self.peers[pid]
+                if not peer.train_round():
                     continue
-                announcements = self.peers[pid].announce_seed()
+                announcements = peer.announce_seed()
+                if self.audit is not None and peer.own_seed is not None:
+                    self.audit.record(
+                        pid,
+                        now,
+                        "learn",
+                        epoch=peer.epoch,
+                        model_version=peer.model_version,
+                        samples=len(peer.data.train_ids),
+                    )
+                    self.audit.record(
+                        pid,
+                        now,
+                        "distil",
+                        epoch=peer.epoch,
+                        version=peer.own_seed.version,
+                        digest=peer.own_seed.digest,
+                    )
             changed.append(pid)
             self._deliver(pid, announcements, now)
         return changed
@@ -271,6 +328,18 @@ class InProcessRuntime:
             peer = self.peer(peer_id)
             receipt = peer.delete_points(ids, request_id)
             announcements = peer.announce_seed() if receipt["new_seed_version"] else []
+            if self.audit is not None:
+                self.audit.record(
+                    peer_id,
+                    now,
+                    "delete",
+                    request=request_id,
+                    receipt=receipt["receipt"],
+                    deleted=receipt["deleted"],
+                    model_version=receipt["new_model_version"],
+                    seed_version=receipt["new_seed_version"],
+                    certificate=receipt.get("certificate"),
+                )
         self._deliver(peer_id, announcements, now)
         return receipt
 
