@@ -115,6 +115,10 @@ class PeerConfig:
     #: made in lockstep; a device starting up slowly must not be suspected: set False)
     suspect_unheard: bool = True
     debug_keep_dropped_seeds: bool = False
+    #: negative control: never relay a leave notice, never gossip tombstones or floors
+    debug_mute_relay: bool = False
+    #: negative control: answer deletion requests without forgetting anything
+    debug_noop_deletion: bool = False
 
 
 class Refusal(StrEnum):
@@ -357,6 +361,31 @@ class Peer:
                 "they are not in its training data (never held, or already deleted)"
             )
         start = time.perf_counter()
+        if self.config.debug_noop_deletion:  # claims it, forgets nothing (negative control)
+            digest = hashlib.sha256(f"{request_id}|{self.key}|{wanted}".encode()).hexdigest()[:32]
+            self.deletions = (*self.deletions, digest)
+            seed = self.own_seed
+            if seed is not None:
+                self.own_seed = dataclasses.replace(
+                    seed, version=seed.version + 1, deletions=self.deletions
+                )
+                self.own_floor = self.own_seed.version
+            return {
+                "request_id": request_id,
+                "peer": self.peer_id,
+                "epoch": self.epoch,
+                "deleted": list(wanted),
+                "receipt": digest,
+                "new_model_version": self.model_version,
+                "new_seed_version": None if seed is None else seed.version + 1,
+                "wall_s": 0.0,
+                "method": "noop",
+                "retrained": {},
+                "certificate": "exact",
+                "residual": None,
+                "budget_left": None,
+                "samples_processed": 0,
+            }
         keep = ~np.isin(self.data.train_ids, np.asarray(wanted, dtype=np.int64))
         info: dict[str, Any] = {}
         if self.unlearnable:
@@ -719,9 +748,10 @@ class Peer:
         relayed = dataclasses.replace(
             notice, reporter=self.peer_id, ttl=max(notice.ttl - 1, 0), origin=notice.vouched_by
         )
-        out = [
-            Envelope(dst, relayed) for dst in self._notice_targets(key, notice.ttl, notice.reporter)
-        ]
+        targets = self._notice_targets(key, notice.ttl, notice.reporter)
+        if self.config.debug_mute_relay:  # negative control: the removal stops here
+            targets = []
+        out = [Envelope(dst, relayed) for dst in targets]
         return Reaction(True, "tombstoned", out, dropped)
 
     def _on_heartbeat(self, beat: Heartbeat, now: int) -> Reaction:
@@ -759,11 +789,12 @@ class Peer:
     # ------------------------------------------------------------------ outbound
     def heartbeats(self, now: int) -> list[Envelope]:
         """A heartbeat (with tombstones) for every neighbour."""
+        muted = self.config.debug_mute_relay
         beat = Heartbeat(
             self.peer_id,
             self.epoch,
             now,
-            frozenset(self.tombstones),
+            frozenset() if muted else frozenset(self.tombstones),
             frozenset(
                 [(k[0], k[1], v) for k, v in self.floors.items()]
                 + ([(self.peer_id, self.epoch, self.own_floor)] if self.own_floor else [])

@@ -292,7 +292,13 @@ class DebugSpec(BaseModel):
     """Test hooks that deliberately break the protocol (negative controls for ``verify``)."""
 
     model_config = _STRICT
+    #: these peers keep seeds they should drop (a neighbour that silently keeps the seed)
     keep_dropped_seeds: list[int] = Field(default_factory=list)
+    #: these peers never pass a removal on: no relayed leave notice, no tombstone gossip
+    #: (a relay that forgets to forward the removal)
+    mute_relays: list[int] = Field(default_factory=list)
+    #: these peers answer deletion requests without forgetting anything (no-op unlearning)
+    noop_deletions: list[int] = Field(default_factory=list)
 
 
 class DeletionStream(BaseModel):

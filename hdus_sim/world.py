@@ -126,6 +126,8 @@ class World:
             heartbeat_timeout=s.exchange.heartbeat_timeout,
             withhold_epochs=spec.withhold_epochs,
             debug_keep_dropped_seeds=spec.keep_dropped_seeds,
+            debug_mute_relay=spec.peer_id in s.debug.mute_relays,
+            debug_noop_deletion=spec.peer_id in s.debug.noop_deletions,
             unlearning=s.peers.unlearning_of(spec.device),
             unlearning_options=tuple(
                 sorted(

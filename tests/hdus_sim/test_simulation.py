@@ -108,3 +108,37 @@ def test_combined_oracle_passes_clean_runs_and_falls_back_to_name_the_culprit(
     broken = verify_run(tmp_path / "broken", oracle_mode="combined")
     leave = next(e for e in broken.events if e.peer == 1)
     assert not broken.passed and leave.oracle_differs_for == [2]
+
+
+def test_negative_control_relay_that_forgets_to_forward_the_removal(
+    tiny: dict, tmp_path: Path
+) -> None:
+    # ring 0-1-2-3-4-5 with 2 hops: peer 1's seed reaches 3 through relay 2. 3's only
+    # neighbours (2, and 4 on the other side of the ring) neither relay the leave notice
+    # nor gossip the tombstone, so the removal never reaches 3
+    tiny["exchange"]["relay_hops"] = 2
+    tiny["debug"] = {"mute_relays": [2, 4]}
+    tiny["events"] = [{"at": 2, "kind": "leave", "peer": 1}]
+    tiny["dynamics"] = {"repair": "none"}
+    Simulation.from_dict(tiny).run().write(tmp_path)
+    report = verify_run(tmp_path)
+    leave = report.events[0]
+    assert not report.passed and leave.still_held_by == [3] and leave.oracle_differs_for == [3]
+
+
+def test_negative_control_noop_unlearning_fails_the_oracle(tiny: dict, tmp_path: Path) -> None:
+    tiny["debug"] = {"noop_deletions": [3]}
+    tiny["events"] = [{"at": 2, "kind": "delete", "peer": 3, "count": 5}]
+    Simulation.from_dict(tiny).run().write(tmp_path)
+    report = verify_run(tmp_path)
+    deletion = report.events[0]
+    assert deletion.kind == "delete" and deletion.lineage_ok  # the receipt looks fine...
+    assert deletion.verdict == "FAIL" and 3 in deletion.oracle_differs_for  # ...the model not
+
+
+def test_positive_control_retrain_unlearning_passes_every_check(tiny: dict, tmp_path: Path) -> None:
+    tiny["peers"]["unlearning"] = "retrain"
+    tiny["events"].append({"at": 2, "kind": "delete", "peer": 3, "count": 5})
+    Simulation.from_dict(tiny).run().write(tmp_path)
+    report = verify_run(tmp_path)
+    assert report.passed and {e.verdict for e in report.events} == {"EXACT"}
