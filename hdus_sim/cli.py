@@ -198,6 +198,9 @@ def verify(
     oracle_mode: Annotated[
         str, typer.Option(help="each | combined | auto (combined above 3 events).")
     ] = "auto",
+    mia: Annotated[
+        bool, typer.Option("--mia", help="Membership inference on departed peers' data.")
+    ] = False,
 ) -> None:
     """Re-check lineage and the retrain oracle for every leave and crash; exit 1 on failure."""
     from hdus_sim.verify import verify_run
@@ -207,8 +210,35 @@ def verify(
         oracle=oracle,
         oracle_runtime=oracle_runtime,
         oracle_mode=oracle_mode,
+        mia=mia,
         progress=lambda msg: console.print(f"[dim]{msg}"),
     )
+    if report.mia:
+        mt = Table(
+            title="membership inference (loss threshold) on each departed peer's data: "
+            "EMPIRICAL evidence, not a proof"
+        )
+        for col in (
+            "peer",
+            "kind",
+            "AUC before",
+            "AUC after",
+            "AUC oracle",
+            "after - oracle",
+            "spread after (min..max)",
+        ):
+            mt.add_column(col, justify="right")
+        for m in report.mia:
+            mt.add_row(
+                str(m["peer"]),
+                m["kind"],
+                _fmt(m["before"]["auc_mean"]),
+                _fmt(m["after"]["auc_mean"]),
+                _fmt(m["oracle"]["auc_mean"]),
+                _fmt(m["after_minus_oracle_auc"]),
+                f"{_fmt(m['after']['auc_min'])}..{_fmt(m['after']['auc_max'])}",
+            )
+        console.print(mt)
     table = Table(title=f"verification of {run_dir}")
     for col in ("peer", "epoch", "kind", "round", "lineage", "oracle", "verdict", "why"):
         table.add_column(col)

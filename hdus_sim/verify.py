@@ -90,6 +90,7 @@ class VerifyReport:
     run_dir: str
     events: list[EventVerdict]
     survivors: list[int]
+    mia: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -103,6 +104,7 @@ class VerifyReport:
             "passed": self.passed,
             "survivors": self.survivors,
             "events": [e.as_dict() for e in self.events],
+            "membership_inference": self.mia,
         }
 
 
@@ -276,6 +278,7 @@ def verify_run(
     progress: Callable[[str], None] | None = None,
     oracle_runtime: str | None = None,
     oracle_mode: str = "auto",
+    mia: bool = False,
 ) -> VerifyReport:
     """Check lineage (and, with ``oracle``, the retrain oracle) for every departure in a run.
 
@@ -354,5 +357,14 @@ def verify_run(
         if combined_ok:
             verdicts[-1].oracle_ok, verdicts[-1].oracle_max_abs_diff = True, 0.0
     report = VerifyReport(str(run_dir), verdicts, survivors)
+    if mia:
+        from hdus_sim.attacks import mia_for_departure
+        from hdus_sim.scenario import load_scenario as _load
+
+        scenario = _load(run["scenario"])
+        for dep in departures:
+            if progress is not None:
+                progress(f"membership inference on the data of peer {dep['peer']}")
+            report.mia.append(mia_for_departure(scenario, dep))
     write_json(Path(run_dir) / "verify.json", report.as_dict())
     return report
