@@ -201,6 +201,9 @@ def verify(
     mia: Annotated[
         bool, typer.Option("--mia", help="Membership inference on departed peers' data.")
     ] = False,
+    backdoor: Annotated[
+        bool, typer.Option("--backdoor", help="Attack success of a departed peer's backdoor.")
+    ] = False,
 ) -> None:
     """Re-check lineage and the retrain oracle for every leave and crash; exit 1 on failure."""
     from hdus_sim.verify import verify_run
@@ -211,8 +214,16 @@ def verify(
         oracle_runtime=oracle_runtime,
         oracle_mode=oracle_mode,
         mia=mia,
+        backdoor=backdoor,
         progress=lambda msg: console.print(f"[dim]{msg}"),
     )
+    for b in report.backdoor:
+        console.print(
+            f"backdoor of peer {b['peer']} (target {b['target']}): attack success on the "
+            f"survivors before the leave {_fmt(b['before_mean'])}, after {_fmt(b['after_mean'])}, "
+            f"oracle {_fmt(b['oracle_mean'])} (the planter's own ensemble before: "
+            f"{_fmt(b['planter_own_ensemble_before'])}); EMPIRICAL evidence"
+        )
     if report.mia:
         mt = Table(
             title="membership inference (loss threshold) on each departed peer's data: "

@@ -288,6 +288,15 @@ class FaultsSpec(BaseModel):
     partitions: list[PartitionFault] = Field(default_factory=list)
 
 
+class BackdoorSpec(BaseModel):
+    """A peer that plants a trigger in ``fraction`` of its training data, labelled ``target``."""
+
+    model_config = _STRICT
+    peer: NonNegInt
+    target: NonNegInt = 0
+    fraction: Annotated[float, Field(gt=0, le=1)] = 0.3
+
+
 class DebugSpec(BaseModel):
     """Test hooks that deliberately break the protocol (negative controls for ``verify``)."""
 
@@ -376,6 +385,7 @@ class Scenario(BaseModel):
     faults: FaultsSpec = FaultsSpec()
     deletion_requests: DeletionStream | None = None
     churn: ChurnSpec | None = None
+    backdoor: BackdoorSpec | None = None
     events: list[Event] = Field(default_factory=list)
     debug: DebugSpec = DebugSpec()
 

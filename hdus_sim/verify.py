@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hdus_sim.errors import VerificationError
 from hdus_sim.outputs import read_run, write_json
 from hdus_sim.scenario import load_scenario
 
@@ -91,6 +92,7 @@ class VerifyReport:
     events: list[EventVerdict]
     survivors: list[int]
     mia: list[dict[str, Any]] = field(default_factory=list)
+    backdoor: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -105,6 +107,7 @@ class VerifyReport:
             "survivors": self.survivors,
             "events": [e.as_dict() for e in self.events],
             "membership_inference": self.mia,
+            "backdoor": self.backdoor,
         }
 
 
@@ -279,6 +282,7 @@ def verify_run(
     oracle_runtime: str | None = None,
     oracle_mode: str = "auto",
     mia: bool = False,
+    backdoor: bool = False,
 ) -> VerifyReport:
     """Check lineage (and, with ``oracle``, the retrain oracle) for every departure in a run.
 
@@ -366,5 +370,17 @@ def verify_run(
             if progress is not None:
                 progress(f"membership inference on the data of peer {dep['peer']}")
             report.mia.append(mia_for_departure(scenario, dep))
+    if backdoor:
+        from hdus_sim.backdoor import backdoor_for_departure
+        from hdus_sim.scenario import load_scenario as _load_sc
+
+        sc = _load_sc(run["scenario"])
+        if sc.backdoor is None:
+            raise VerificationError("--backdoor needs a `backdoor:` section in the scenario")
+        for dep in departures:
+            if int(dep["peer"]) == sc.backdoor.peer:
+                if progress is not None:
+                    progress(f"backdoor of peer {dep['peer']}: before, after, oracle")
+                report.backdoor.append(backdoor_for_departure(sc, dep))
     write_json(Path(run_dir) / "verify.json", report.as_dict())
     return report

@@ -141,6 +141,18 @@ class World:
     def data_of(self, pid: int) -> PeerData:
         """Peer ``pid``'s local data, minus any points withheld from the start."""
         data = self.split.peers[pid]
+        bd = self.scenario.backdoor
+        if bd is not None and bd.peer == pid:
+            from hdus_sim.backdoor import plant
+
+            tx, ty = plant(
+                data.train_x,
+                data.train_y,
+                fraction=bd.fraction,
+                target=bd.target,
+                seed=derive_seed(self.scenario.seed, "backdoor", pid),
+            )
+            data = dataclasses.replace(data, train_x=tx, train_y=ty)
         gone = self.withheld_points.get(pid)
         if not gone:
             return data

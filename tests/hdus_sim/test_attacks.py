@@ -26,3 +26,16 @@ def test_mia_after_leave_equals_oracle(tiny: dict, tmp_path: Path) -> None:
     assert m["peer"] == 1 and set(m) >= {"before", "after", "oracle"}
     assert abs(m["after_minus_oracle_auc"]) < 1e-9  # identical ensembles, identical attack
     assert set(m["after"]["per_peer_auc"]) == {"0", "2", "3", "4", "5"}
+
+
+def test_backdoor_of_a_departed_peer_matches_the_oracle_after_the_leave(
+    tiny: dict, tmp_path: Path
+) -> None:
+    tiny["backdoor"] = {"peer": 1, "target": 0, "fraction": 0.5}
+    tiny["training"]["local_epochs"] = 10
+    Simulation.from_dict(tiny).run().write(tmp_path)
+    report = verify_run(tmp_path, backdoor=True)
+    (b,) = report.backdoor
+    assert b["planter_own_ensemble_before"] > 0.8  # the trigger works on the planter itself
+    assert abs(b["after_minus_oracle"]) < 1e-9  # after the leave: exactly the oracle's rate
+    assert set(b["after"]) == {"0", "2", "3", "5", "6"}
