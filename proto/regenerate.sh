@@ -13,7 +13,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
     -I proto \
     --python_out=. \
     --pyi_out=. \
-    --grpc_python_out=. \
     proto/hdus_sim/proto/peer.proto
 
-echo "regenerated hdus_sim/proto/peer_pb2.py, peer_pb2.pyi, peer_pb2_grpc.py"
+echo "regenerated hdus_sim/proto/peer_pb2.py and peer_pb2.pyi (the gRPC binding is hdus_sim/wire/service.py)"

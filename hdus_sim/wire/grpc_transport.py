@@ -31,7 +31,6 @@ import grpc
 from clients.messages import Heartbeat, LeaveNotice, SeedMessage
 from clients.peer import Envelope, Message, Reaction, Refusal
 from hdus_sim.errors import RunError
-from hdus_sim.proto import peer_pb2_grpc as pb_grpc
 from hdus_sim.runtime.transport import Handler
 from hdus_sim.wire import serde
 from hdus_sim.wire.errors import WireError
@@ -43,6 +42,7 @@ from hdus_sim.wire.security import (
     peer_ids_from_auth_context,
     server_credentials,
 )
+from hdus_sim.wire.service import PeerServiceClient, add_peer_service
 
 __all__ = ["GrpcTransport", "WireConfig"]
 
@@ -118,7 +118,7 @@ class WireStats:
     failed: int = 0
 
 
-class _Host(pb_grpc.PeerServiceServicer):
+class _Host:
     """The ``PeerService`` of one host: decode, check, hand to the peer, send on."""
 
     def __init__(self, transport: GrpcTransport, name: str) -> None:
@@ -283,7 +283,7 @@ class GrpcTransport:
         self.addresses: dict[str, str] = {}
         self._servers: list[grpc.Server] = []
         self._channels: dict[tuple[str, str], grpc.Channel] = {}
-        self._stubs: dict[tuple[str, str], pb_grpc.PeerServiceStub] = {}
+        self._stubs: dict[tuple[str, str], PeerServiceClient] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="hdus-send")
         self._inflight = 0
         self._idle = threading.Condition()
@@ -333,7 +333,7 @@ class GrpcTransport:
             server = grpc.server(
                 ThreadPoolExecutor(max_workers=8, thread_name_prefix=name), options=options
             )
-            pb_grpc.add_PeerServiceServicer_to_server(_Host(self, name), server)
+            add_peer_service(_Host(self, name), server)
             if self.pki is not None:
                 port = server.add_secure_port(
                     f"127.0.0.1:{self.port}", server_credentials(self.pki, name)
@@ -348,7 +348,7 @@ class GrpcTransport:
         self._started = True
         return self
 
-    def _stub(self, src_host: str, dst_host: str) -> pb_grpc.PeerServiceStub:
+    def _stub(self, src_host: str, dst_host: str) -> PeerServiceClient:
         key = (src_host, dst_host)
         stub = self._stubs.get(key)
         if stub is None:
@@ -364,7 +364,7 @@ class GrpcTransport:
             else:
                 channel = grpc.insecure_channel(target, options=options)
             self._channels[key] = channel
-            stub = self._stubs[key] = pb_grpc.PeerServiceStub(channel)
+            stub = self._stubs[key] = PeerServiceClient(channel)
         return stub
 
     def close(self) -> None:
@@ -432,7 +432,7 @@ class GrpcTransport:
                 if self._inflight == 0:
                     self._idle.notify_all()
 
-    def _call(self, stub: pb_grpc.PeerServiceStub, dst: int, message: Message) -> Any:
+    def _call(self, stub: PeerServiceClient, dst: int, message: Message) -> Any:
         timeout = self.config.deadline_s
         if isinstance(message, SeedMessage):
             chunks = serde.iter_seed_chunks(message, dst, chunk_bytes=self.config.chunk_bytes)

@@ -73,7 +73,10 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_TENSORS",
     "PROTO_KINDS",
+    "SERVICE_METHODS",
+    "SERVICE_NAME",
     "HealthStatus",
+    "ServiceMethod",
     "WireRecord",
     "ack",
     "ack_from_proto",
@@ -958,3 +961,36 @@ def roundtrip(message: _R, dst: int = 0) -> _R:
         return seed  # type: ignore[return-value]
     _, record = decode_message(type(message).__name__, encode_message(message, dst))
     return record  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ServiceMethod:
+    """One RPC of ``PeerService``, read from the compiled ``.proto`` descriptor.
+
+    ``parse_request``/``parse_response`` turn bytes into messages, ``dump`` turns a message
+    into bytes: the gRPC layer binds methods with these, never with protobuf classes.
+    """
+
+    name: str
+    path: str
+    client_streaming: bool
+    parse_request: Any
+    parse_response: Any
+    dump: Any
+
+
+#: Fully qualified service name, as on the wire.
+SERVICE_NAME: Final[str] = pb.DESCRIPTOR.services_by_name["PeerService"].full_name
+
+#: Every RPC of ``PeerService`` in ``.proto`` order, so the binding follows the ``.proto``.
+SERVICE_METHODS: Final[tuple[ServiceMethod, ...]] = tuple(
+    ServiceMethod(
+        name=m.name,
+        path=f"/{SERVICE_NAME}/{m.name}",
+        client_streaming=m.client_streaming,
+        parse_request=getattr(pb, m.input_type.name).FromString,
+        parse_response=getattr(pb, m.output_type.name).FromString,
+        dump=operator.methodcaller("SerializeToString"),
+    )
+    for m in pb.DESCRIPTOR.services_by_name["PeerService"].methods
+)

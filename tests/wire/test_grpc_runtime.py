@@ -16,9 +16,9 @@ import pytest
 from clients.messages import LeaveNotice, LeaveReason, SeedMessage, content_hash
 from hdus_sim import Simulation, verify_run
 from hdus_sim.proto import peer_pb2 as pb
-from hdus_sim.proto import peer_pb2_grpc as pb_grpc
 from hdus_sim.wire import serde
 from hdus_sim.wire.security import channel_credentials, make_test_pki
+from hdus_sim.wire.service import PeerServiceClient
 
 SERVICE = "/hdus_sim.proto.PeerService/"
 
@@ -83,7 +83,7 @@ def test_client_without_valid_certificate_cannot_connect(live: Simulation) -> No
     # no client certificate (trusts the CA only)
     creds = grpc.ssl_channel_credentials(root_certificates=pki.ca_cert_pem)
     with grpc.secure_channel(target, creds) as channel, pytest.raises(grpc.RpcError) as err:
-        pb_grpc.PeerServiceStub(channel).Health(request, timeout=5)
+        PeerServiceClient(channel).Health(request, timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     # a certificate from another CA
     other = make_test_pki({"host1": [1, 3, 5]})
@@ -91,14 +91,14 @@ def test_client_without_valid_certificate_cannot_connect(live: Simulation) -> No
         grpc.secure_channel(target, channel_credentials(other, "host1")) as channel,
         pytest.raises(grpc.RpcError) as err,
     ):
-        pb_grpc.PeerServiceStub(channel).Health(request, timeout=5)
+        PeerServiceClient(channel).Health(request, timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     # plaintext
     with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError):
-        pb_grpc.PeerServiceStub(channel).Health(request, timeout=5)
+        PeerServiceClient(channel).Health(request, timeout=5)
     # the genuine certificate works
     with grpc.secure_channel(target, channel_credentials(pki, "host1")) as channel:
-        assert pb_grpc.PeerServiceStub(channel).Health(request, timeout=5).status == "SERVING"
+        assert PeerServiceClient(channel).Health(request, timeout=5).status == "SERVING"
 
 
 def test_leave_notice_not_signed_by_the_leaver_is_refused(live: Simulation) -> None:
@@ -113,7 +113,7 @@ def test_leave_notice_not_signed_by_the_leaver_is_refused(live: Simulation) -> N
     with grpc.secure_channel(
         transport.addresses["host0"], channel_credentials(transport.pki, "host1")
     ) as channel:
-        stub = pb_grpc.PeerServiceStub(channel)
+        stub = PeerServiceClient(channel)
         for notice in (forged, by_other):
             with pytest.raises(grpc.RpcError) as err:
                 stub.NotifyLeave(serde.leave_to_proto(notice, 0), timeout=5)
@@ -254,7 +254,7 @@ def test_fuzz_thousand_hostile_messages(live: Simulation) -> None:
             assert err.value.details(), f"{kind}: refused without a message"
             codes[(kind, err.value.code().name)] += 1
             n += 1
-        health = pb_grpc.PeerServiceStub(channel).Health(pb.HealthRequest(), timeout=5)
+        health = PeerServiceClient(channel).Health(pb.HealthRequest(), timeout=5)
     assert n >= 1000
     assert health.status == "SERVING" and 0 in health.peers
     assert {pid: snapshot(live, pid) for pid in live.runtime.online()} == before
@@ -290,7 +290,7 @@ def test_deletion_request_must_be_signed_by_the_data_owner(live: Simulation) -> 
     with grpc.secure_channel(
         transport.addresses["host0"], channel_credentials(transport.pki, "host1")
     ) as channel:
-        stub = pb_grpc.PeerServiceStub(channel)
+        stub = PeerServiceClient(channel)
         with pytest.raises(grpc.RpcError) as err:
             stub.RequestDeletion(serde.deletion_request_to_proto(forged, 0), timeout=5)
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
