@@ -218,11 +218,11 @@ class Simulation:
 
                 return LocalTransport(codec=roundtrip)
             return LocalTransport()
-        from hdus_sim.wire.faults import FaultConfig, FaultLayer, Partition
+        from hdus_sim.wire.faults import fault_layer_for
         from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
         from hdus_sim.wire.security import KeyRing, make_test_pki
 
-        w, f, s = rt.wire, self.scenario.faults, self.scenario
+        w, s = rt.wire, self.scenario
         config = WireConfig(
             hosts=w.hosts,
             tls=w.tls,
@@ -239,24 +239,11 @@ class Simulation:
                 {f"host{h}": [p for p in ids if p % w.hosts == h] for h in range(w.hosts)}
             )
         keyring = KeyRing.generate(ids, seed=derive_seed(s.seed, "keys")) if w.sign else None
-        faults = FaultLayer(
-            FaultConfig(
-                drop=f.drop,
-                duplicate=f.duplicate,
-                reorder=f.reorder,
-                delay_ms=(float(f.delay_ms[0]), float(f.delay_ms[1])),
-                reorder_ms=f.reorder_ms,
-                partitions=tuple(
-                    Partition(frozenset(p.peers), p.start, p.end) for p in f.partitions
-                ),
-                seed=derive_seed(s.seed, "faults"),
-            )
-        )
         return GrpcTransport(
             config,
             pki=pki,
             keyring=keyring,
-            faults=faults if faults.config.active else None,
+            faults=fault_layer_for(s),
             online=lambda: self.runtime.online(),
         )
 

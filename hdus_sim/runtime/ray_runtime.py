@@ -73,7 +73,7 @@ class HostActor:
         checkpoint_dir: str,
     ) -> None:
         from hdus_sim.rng import derive_seed
-        from hdus_sim.wire.faults import FaultConfig, FaultLayer, Partition
+        from hdus_sim.wire.faults import fault_layer_for
         from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
         from hdus_sim.wire.security import KeyRing
 
@@ -82,7 +82,7 @@ class HostActor:
         self.name = actor_name(index)
         self.checkpoint = Path(checkpoint_dir) / f"{self.name}.pkl"
         self.world = World.build(sc)
-        w, f = sc.runtime.wire, sc.faults
+        w = sc.runtime.wire
         config = WireConfig(
             hosts=n_actors,
             tls=w.tls,
@@ -95,24 +95,11 @@ class HostActor:
         keyring = (
             KeyRing.generate(sc.all_peer_ids, seed=derive_seed(sc.seed, "keys")) if w.sign else None
         )
-        faults = FaultLayer(
-            FaultConfig(
-                drop=f.drop,
-                duplicate=f.duplicate,
-                reorder=f.reorder,
-                delay_ms=(float(f.delay_ms[0]), float(f.delay_ms[1])),
-                reorder_ms=f.reorder_ms,
-                partitions=tuple(
-                    Partition(frozenset(p.peers), p.start, p.end) for p in f.partitions
-                ),
-                seed=derive_seed(sc.seed, "faults"),
-            )
-        )
         self.transport = GrpcTransport(
             config,
             pki=pki,
             keyring=keyring,
-            faults=faults if faults.config.active else None,
+            faults=fault_layer_for(sc),
             online=lambda: self.runtime.online(),
             local_hosts=[self.name],
             placement=lambda pid: actor_name(placement_of(pid, peers_per_actor)),

@@ -11,12 +11,13 @@ import hashlib
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from clients.messages import Heartbeat, LeaveNotice, SeedMessage
 
-__all__ = ["FaultConfig", "FaultLayer", "Partition", "message_identity"]
+__all__ = ["FaultConfig", "FaultLayer", "Partition", "fault_layer_for", "message_identity"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,26 @@ class FaultLayer:
                 copies.append(delay + (high - low) / 2000.0 + 0.001)
                 self.stats.duplicated += 1
             return copies
+
+
+def fault_layer_for(scenario: Any) -> FaultLayer | None:
+    """The fault layer a scenario's ``faults:`` section asks for (``None`` when it is empty).
+
+    Seeded from the scenario seed, so every process of a run (and every oracle) decides
+    the same faults for the same messages.
+    """
+    from hdus_sim.rng import derive_seed
+
+    f = scenario.faults
+    layer = FaultLayer(
+        FaultConfig(
+            drop=f.drop,
+            duplicate=f.duplicate,
+            reorder=f.reorder,
+            delay_ms=(float(f.delay_ms[0]), float(f.delay_ms[1])),
+            reorder_ms=f.reorder_ms,
+            partitions=tuple(Partition(frozenset(p.peers), p.start, p.end) for p in f.partitions),
+            seed=derive_seed(scenario.seed, "faults"),
+        )
+    )
+    return layer if layer.config.active else None
