@@ -186,6 +186,46 @@ def sweep(
 
 
 @app.command()
+def bench(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write bench.md/.json.")] = Path(
+        "runs/bench"
+    ),
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated subset of the methods (default: all).")
+    ] = "all",
+    baseline_arch: Annotated[
+        str, typer.Option(help="Model of FedAvg, DSGD and the pooled baseline.")
+    ] = "sensor",
+    baseline_epochs: Annotated[
+        int | None,
+        typer.Option(help="FedAvg/DSGD local epochs per scenario round (default: HDUS's budget)."),
+    ] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a field: path=value.")] = [],  # noqa: B006
+) -> None:
+    """Run HDUS and the baselines on SCENARIO and write one table (see hdus_sim.bench)."""
+    from hdus_sim.bench import METHODS, BenchConfig, render, run_bench, write
+    from hdus_sim.scenario import load_scenario, with_overrides
+
+    chosen = METHODS if methods == "all" else tuple(m.strip() for m in methods.split(","))
+    try:
+        config = BenchConfig(
+            methods=tuple(dict.fromkeys(("hdus", *chosen))),
+            baseline_arch=baseline_arch,
+            baseline_epochs=baseline_epochs,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    sc = load_scenario(scenario)
+    if set_:
+        sc = with_overrides(sc, _parse_sets(set_))
+    report = run_bench(sc, config, log=lambda msg: err_console.print(f"[dim]{msg}[/]"))
+    write(report, out)
+    console.print(render(report), markup=False, highlight=False)
+    console.print(f"wrote {out}/bench.md and {out}/bench.json")
+
+
+@app.command()
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `hdus-sim run`.")],
     oracle: Annotated[

@@ -30,6 +30,11 @@ class Departure:
     latency_s: float | None = None
     detected_round: int | None = None
     detectors: list[int] = field(default_factory=list)
+    #: wall clock (``time.perf_counter``) of the first holder's drop, for the removal work time
+    first_drop_wall: float | None = None
+    #: seconds of removal work: from the leave notice (graceful) or the first holder's drop
+    #: (crash: detection is waiting for missed heartbeats, not work) to the last holder's drop
+    removal_work_s: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -40,6 +45,7 @@ class Departure:
         """Plain data for JSON."""
         d = asdict(self)
         d["pending"] = sorted(self.pending)
+        d.pop("first_drop_wall")  # a process-local clock reading, meaningless in a file
         d["latency_rounds"] = None if self.done_round is None else self.done_round - self.round
         d["detection_rounds"] = (
             None if self.detected_round is None else self.detected_round - self.round
@@ -63,12 +69,17 @@ class RemovalTracker:
     def _maybe_done(self, dep: Departure, now: int) -> None:
         if not dep.pending and dep.done_round is None:
             dep.done_round = now
-            dep.latency_s = time.perf_counter() - dep.wall_start
+            end = time.perf_counter()
+            dep.latency_s = end - dep.wall_start
+            start = dep.wall_start if dep.kind == "leave" else dep.first_drop_wall
+            dep.removal_work_s = end - (dep.wall_start if start is None else start)
 
     def dropped(self, holder: int, owner: tuple[int, int], now: int) -> None:
         """A holder dropped ``owner``'s seed."""
         dep = self.departures.get(owner)
         if dep is not None and holder in dep.pending:
+            if dep.first_drop_wall is None:
+                dep.first_drop_wall = time.perf_counter()
             dep.pending.discard(holder)
             self._maybe_done(dep, now)
 
