@@ -221,8 +221,74 @@ def bench(
         sc = with_overrides(sc, _parse_sets(set_))
     report = run_bench(sc, config, log=lambda msg: err_console.print(f"[dim]{msg}[/]"))
     write(report, out)
-    console.print(render(report), markup=False, highlight=False)
+    typer.echo(render(report))
     console.print(f"wrote {out}/bench.md and {out}/bench.json")
+
+
+_MIA_COLUMNS = (
+    ("departed_main_before", "its main"),
+    ("departed_ensemble_before", "its ens."),
+    ("before_holders", "holders"),
+    ("before", "all"),
+    ("after", "after"),
+    ("oracle", "oracle"),
+    ("never_seen", "never seen"),
+)
+
+
+def _mia_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per departure and attack: mean AUC over peers at every stage."""
+    table = Table(
+        title="membership inference on each departed peer's data: attack AUC (mean over "
+        "peers); before the leave: the peer's own main model and ensemble, the holders of "
+        "its seed, all others (back: the peer re-joined with the same data, so survivors hold "
+        "its new seed, in the oracle too). EMPIRICAL evidence, not a proof; TPR and spread "
+        "in verify.json",
+        title_justify="left",
+    )
+    for col in ("peer", "attack", *(c for _, c in _MIA_COLUMNS), "after-oracle"):
+        table.add_column(col, justify="right")
+    for m in rows:
+        for attack in ("loss", "lira"):
+            res = m.get(attack)
+            if not res:
+                continue
+            table.add_row(
+                f"{m['peer']} ({m['kind']}{', back' if m.get('owner_rejoined') else ''})",
+                "LiRA" if attack == "lira" else "loss",
+                *(_fmt((res.get(stage) or {}).get("auc_mean")) for stage, _ in _MIA_COLUMNS),
+                _fmt((m.get("after_minus_oracle_auc") or {}).get(attack)),
+            )
+    return table
+
+
+def _point_mia_table(res: dict[str, Any]) -> Table:
+    """Point deletions: pooled AUC / TPR over owners at every stage, per attack."""
+    stages = (
+        ("owner_main_before", "main before"),
+        ("owner_ensemble_before", "ens. before"),
+        ("owner_main_after", "main after"),
+        ("owner_ensemble_after", "ens. after"),
+        ("oracle_main", "oracle main"),
+        ("oracle_ensemble", "oracle ens."),
+        ("never_seen", "never seen"),
+    )
+    table = Table(
+        title=f"membership inference on {res['points']} points deleted inside "
+        f"{len(res['owners'])} owners, against the owner's models: AUC pooled over owners; "
+        "EMPIRICAL evidence",
+        title_justify="left",
+    )
+    table.add_column("attack")
+    for _, col in stages:
+        table.add_column(col, justify="right")
+    for attack in ("loss", "lira"):
+        if res.get(attack):
+            table.add_row(
+                "LiRA" if attack == "lira" else "loss",
+                *(_fmt((res[attack].get(s) or {}).get("auc_pooled")) for s, _ in stages),
+            )
+    return table
 
 
 @app.command()
@@ -244,10 +310,29 @@ def verify(
     backdoor: Annotated[
         bool, typer.Option("--backdoor", help="Attack success of a departed peer's backdoor.")
     ] = False,
+    shadows: Annotated[
+        int,
+        typer.Option(
+            help="LiRA shadow models per attacked peer with --mia (0: loss attack only; "
+            "each costs one training of the peer's model)."
+        ),
+    ] = 16,
+    variance: Annotated[
+        str, typer.Option(help="LiRA variance: global (pooled; few shadows) or per_example.")
+    ] = "global",
 ) -> None:
-    """Re-check lineage and the retrain oracle for every leave and crash; exit 1 on failure."""
+    """Re-check lineage and the retrain oracle for every leave and crash; exit 1 on failure.
+
+    Verdicts are also written into the deletion receipts (receipts.json) and appended to
+    the owners' audit logs; see them with `hdus-sim audit DIR`.
+    """
+    from hdus_sim.attacks import AttackConfig
     from hdus_sim.verify import verify_run
 
+    try:
+        attack = AttackConfig(shadows=shadows, variance=variance)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     report = verify_run(
         run_dir,
         oracle=oracle,
@@ -255,41 +340,22 @@ def verify(
         oracle_mode=oracle_mode,
         mia=mia,
         backdoor=backdoor,
+        attack=attack,
         progress=lambda msg: console.print(f"[dim]{msg}"),
     )
     for b in report.backdoor:
         console.print(
             f"backdoor of peer {b['peer']} (target {b['target']}): attack success on the "
-            f"survivors before the leave {_fmt(b['before_mean'])}, after {_fmt(b['after_mean'])}, "
-            f"oracle {_fmt(b['oracle_mean'])} (the planter's own ensemble before: "
-            f"{_fmt(b['planter_own_ensemble_before'])}); EMPIRICAL evidence"
+            f"survivors before the leave {_fmt(b['before_mean'])} (holders of its seed "
+            f"{_fmt(b['before_holders_mean'])}), after {_fmt(b['after_mean'])}, "
+            f"oracle {_fmt(b['oracle_mean'])}; the planter's own main model before: "
+            f"{_fmt(b['planter_main_before'])}, its ensemble: "
+            f"{_fmt(b['planter_own_ensemble_before'])}; EMPIRICAL evidence"
         )
     if report.mia:
-        mt = Table(
-            title="membership inference (loss threshold) on each departed peer's data: "
-            "EMPIRICAL evidence, not a proof"
-        )
-        for col in (
-            "peer",
-            "kind",
-            "AUC before",
-            "AUC after",
-            "AUC oracle",
-            "after - oracle",
-            "spread after (min..max)",
-        ):
-            mt.add_column(col, justify="right")
-        for m in report.mia:
-            mt.add_row(
-                str(m["peer"]),
-                m["kind"],
-                _fmt(m["before"]["auc_mean"]),
-                _fmt(m["after"]["auc_mean"]),
-                _fmt(m["oracle"]["auc_mean"]),
-                _fmt(m["after_minus_oracle_auc"]),
-                f"{_fmt(m['after']['auc_min'])}..{_fmt(m['after']['auc_max'])}",
-            )
-        console.print(mt)
+        console.print(_mia_table(report.mia))
+    if report.point_mia:
+        console.print(_point_mia_table(report.point_mia))
     table = Table(title=f"verification of {run_dir}")
     for col in ("peer", "epoch", "kind", "round", "lineage", "oracle", "verdict", "why"):
         table.add_column(col)
@@ -345,12 +411,39 @@ def audit(
         int | None, typer.Option(help="Who ever held anything derived from this peer?")
     ] = None,
 ) -> None:
-    """Check every peer's hash-chained audit log; exit 1 naming any altered or missing record."""
-    from hdus_sim.audit import check_audit, holders_ever
+    """Check every peer's hash-chained audit log; exit 1 naming any altered or missing record.
+
+    Lists every deletion receipt and departure with the verdict `hdus-sim verify` gave it
+    (kept in the owner's chain, so an edited verdict breaks the chain).
+    """
+    from hdus_sim.audit import check_audit, holders_ever, receipts
 
     problems = check_audit(run_dir)
     for problem in problems:
         err_console.print(f"[red]TAMPERED[/] {problem}")
+    rows, issues = receipts(run_dir)
+    if rows:
+        table = Table(title="deletion receipts and departures, with their verdicts")
+        for col in ("request", "peer", "round", "points", "model v", "seed v", "verdict", "why"):
+            table.add_column(col)
+        for r in rows:
+            verdict = str(r.get("verdict") or "NOT VERIFIED")
+            style = "red" if verdict == "FAIL" else ("yellow" if " " in verdict else "green")
+            table.add_row(
+                str(r.get("request")),
+                _fmt(r.get("peer")),
+                _fmt(r.get("round")),
+                _fmt(r.get("points")),
+                _fmt(r.get("model_version")),
+                _fmt(r.get("seed_version")),
+                f"[{style}]{verdict}[/]",
+                str(r.get("why") or ""),
+            )
+        console.print(table)
+        if any(r.get("verdict") in (None, "NOT VERIFIED") for r in rows):
+            console.print(f"[dim]not verified yet: run hdus-sim verify {run_dir}")
+    for issue in issues:
+        err_console.print(f"[red]MISMATCH[/] {issue}")
     if peer is not None:
         table = Table(title=f"peers that ever held a seed of peer {peer}")
         for col in ("peer", "first round", "versions", "dropped at round", "still holds"):
@@ -364,7 +457,7 @@ def audit(
                 ", ".join(e["still_holds"]) or "no",
             )
         console.print(table)
-    if problems:
+    if problems or issues:
         raise typer.Exit(1)
     console.print(f"[green]intact[/]: every audit chain in {run_dir}/audit checks out")
 
