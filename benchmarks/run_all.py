@@ -35,6 +35,11 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
     ("wire_throughput.py", "Seed exchange over loopback gRPC vs the in-process hand-over", True),
     ("point_deletion.py", "Point deletion: SISA, certified removal, summation form", True),
     ("scale_runtimes.py", "Runtimes side by side and the largest runs (in-process, Ray)", True),
+    (
+        "overhead.py",
+        "Simulator overhead: plain torch vs Flower's simulation vs in-process vs Ray",
+        True,
+    ),
 )
 
 

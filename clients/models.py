@@ -170,7 +170,9 @@ def build_model(
     if not input_shape or any(d <= 0 for d in input_shape):
         raise ModelError(f"input_shape must be non-empty and positive, got {input_shape}")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # the CPU generator only: torch.manual_seed also queues lazy CUDA/XPU seeding,
+        # which records a stack trace per call (most of a small model's build time)
+        torch.default_generator.manual_seed(seed)
         model = builders[arch](tuple(input_shape), num_classes)
     return model.eval()
 

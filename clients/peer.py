@@ -333,7 +333,7 @@ class Peer:
             )
         self.trained_rounds += 1
         self.model_version += 1
-        self.work_samples += len(self._train_y) * self.config.train.epochs
+        self.work_samples += self.config.train.samples_per_round(len(self._train_y))
 
     def _ids_key(self) -> int:
         """A stable integer of the current training ids (seeds the distillation stream)."""
@@ -417,7 +417,8 @@ class Peer:
                 "certificate": "exact",
                 "residual": None,
                 "budget_left": None,
-                "samples_processed": rounds * len(self._train_y) * self.config.train.epochs,
+                "samples_processed": rounds
+                * self.config.train.samples_per_round(len(self._train_y)),
             }
         self.model_version += 1
         digest = hashlib.sha256(f"{request_id}|{self.key}|{wanted}".encode()).hexdigest()[:32]

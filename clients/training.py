@@ -30,19 +30,55 @@ class TrainConfig:
     Attributes
     ----------
     epochs
-        Passes over the local training set per training round.
+        Passes over the local training set per training round (ignored when ``steps`` is
+        set).
     batch_size
         Samples per optimiser step.
     lr
         Adam learning rate.
     weight_decay
         L2 penalty (Adam's ``weight_decay``).
+    steps
+        If set, a training round is exactly this many optimiser steps instead of
+        ``epochs`` passes: minibatches are consecutive slices of a shuffled order of the
+        local data, and a new shuffled order is drawn (from the same generator) whenever
+        one is used up, so the last batch of each pass may be short. With
+        ``steps == epochs * ceil(n / batch_size)`` the result is bit-identical to epoch
+        training. ``None`` (the default) trains ``epochs`` passes.
     """
 
     epochs: int = 5
     batch_size: int = 32
     lr: float = 0.01
     weight_decay: float = 0.0
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and (isinstance(self.steps, bool) or self.steps < 1):
+            raise ValueError(
+                f"TrainConfig.steps must be a positive number of optimiser steps, got "
+                f"{self.steps!r}; use None to train `epochs` passes instead"
+            )
+
+    def samples_per_round(self, n: int) -> int:
+        """Samples one training round processes on ``n`` local samples (for work accounting).
+
+        ``n * epochs`` for epoch training; the sum of the ``steps`` batch sizes otherwise.
+
+        Examples
+        --------
+        >>> TrainConfig(epochs=2).samples_per_round(50)
+        100
+        >>> TrainConfig(batch_size=32, steps=3).samples_per_round(50)  # 32 + 18 + 32
+        82
+        """
+        if n <= 0:
+            return 0
+        if self.steps is None:
+            return n * self.epochs
+        per_pass = -(-n // self.batch_size)  # batches in one pass over the data
+        full, rest = divmod(self.steps, per_pass)
+        return full * n + min(rest * self.batch_size, n)
 
 
 @dataclass(frozen=True)
@@ -84,7 +120,9 @@ def train_supervised(
     """Train ``model`` in place with cross-entropy on ``(x, y)``; return the last epoch's mean loss.
 
     A fresh Adam optimiser is used per call, so a call's result depends only on the model's
-    weights, the data and ``generator`` (which fixes the batch order).
+    weights, the data and ``generator`` (which fixes the batch order). With
+    ``config.steps`` set, exactly that many optimiser steps are taken (see
+    :class:`TrainConfig`) and the mean loss over those steps' samples is returned.
     """
     xt, yt = _as_tensor(x).float(), _as_tensor(y).long()
     n = xt.shape[0]
@@ -92,6 +130,10 @@ def train_supervised(
         return float("nan")
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     model.train()
+    if config.steps is not None:
+        last = _train_steps(model, optimiser, xt, yt, config, generator)
+        model.eval()
+        return last
     last = float("nan")
     for _ in range(config.epochs):
         order = torch.randperm(n, generator=generator)
@@ -106,6 +148,35 @@ def train_supervised(
         last = total / n
     model.eval()
     return last
+
+
+def _train_steps(
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+) -> float:
+    """Take exactly ``config.steps`` steps over shuffled passes; return their mean loss."""
+    assert config.steps is not None
+    n = xt.shape[0]
+    order = torch.randperm(n, generator=generator)
+    start = 0
+    total, seen = 0.0, 0
+    for _ in range(config.steps):
+        if start >= n:  # this pass is used up: draw the next shuffled order
+            order = torch.randperm(n, generator=generator)
+            start = 0
+        idx = order[start : start + config.batch_size]
+        start += config.batch_size
+        optimiser.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xt[idx]), yt[idx])
+        loss.backward()
+        optimiser.step()
+        total += loss.item() * len(idx)
+        seen += len(idx)
+    return total / seen
 
 
 @torch.no_grad()

@@ -557,6 +557,14 @@ def render(report: BenchReport) -> str:
                 f"| {_acc(ev.local_after)} | {_pct(ev.global_before)} → {_pct(ev.global_after)} "
                 f"| {_secs(ev.unlearn_wall_s)} | {ev.unlearn_sample_epochs:,} | {ev.verdict} |"
             )
+    specific = [
+        f"- {res.method}, {ev.event.label}: {ev.notes}"
+        for res in report.results
+        if len({e.notes for e in res.events}) > 1
+        for ev in res.events
+    ]
+    if specific:
+        lines += ["", *specific]
     lines += [
         "",
         "| method | models | bytes sent (training, retrains included) | wall | notes |",

@@ -177,13 +177,29 @@ class PeersSpec(BaseModel):
 
 
 class TrainingSpec(BaseModel):
-    """Local training of main models: ``local_epochs`` per round for ``train_rounds`` rounds."""
+    """Local training of main models: ``local_epochs`` per round for ``train_rounds`` rounds.
+
+    ``local_steps``, if set, replaces ``local_epochs``: a training round is then exactly
+    that many minibatch steps of ``batch_size``, cycling through the peer's data in shuffled
+    passes drawn from the peer's own training stream (``null``, the default: epochs).
+    """
 
     model_config = _STRICT
     local_epochs: PosInt = 5
+    local_steps: int | None = None
     train_rounds: PosInt = 3
     batch_size: PosInt = 32
     lr: Annotated[float, Field(gt=0)] = 0.01
+
+    @field_validator("local_steps")
+    @classmethod
+    def _positive_steps(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(
+                "local_steps must be a positive number of minibatch steps per training "
+                "round (e.g. 5); leave it out (or null) to train `local_epochs` passes instead"
+            )
+        return v
 
 
 class SeedModelSpec(BaseModel):

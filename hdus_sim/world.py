@@ -111,7 +111,10 @@ class World:
             device=spec.device,
             seed_arch=s.seed_model.arch,
             train=TrainConfig(
-                epochs=s.training.local_epochs, batch_size=s.training.batch_size, lr=s.training.lr
+                epochs=s.training.local_epochs,
+                batch_size=s.training.batch_size,
+                lr=s.training.lr,
+                steps=s.training.local_steps,
             ),
             train_rounds=s.training.train_rounds,
             distill=DistillConfig(

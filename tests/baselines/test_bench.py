@@ -158,3 +158,23 @@ def test_bad_bench_options_are_named_before_anything_runs() -> None:
     )
     assert result.exit_code == 2
     assert "nope" in result.output
+
+
+@pytest.mark.slow
+def test_fedavg_rows_on_flower() -> None:
+    """FedAvg retrain (exact) and KD repair (approximate) over a one-leave timeline."""
+    from tests.conftest import TINY
+
+    data = dict(TINY, rounds=3, events=[{"at": 2, "kind": "leave", "peer": 1}])
+    report = run_bench(load_scenario(data), BenchConfig(methods=("hdus", "fedavg", "fedavg_kd")))
+    exact = report.by_method("FedAvg (Flower), retrain")
+    approx = report.by_method("FedAvg (Flower) + KD repair")
+    assert exact is not None and approx is not None
+    (ev,) = exact.events
+    assert ev.verdict == "EXACT" and ev.unlearn_sample_epochs > 0
+    assert ev.local_after.n == 5  # survivors: peers 0, 2, 3, 4, 5
+    (kd,) = approx.events
+    assert kd.verdict == "EMPIRICAL" and "subtracted" in kd.notes
+    # before the leave both are the same FedAvg model
+    assert kd.local_before == ev.local_before
+    assert exact.bytes_sent > approx.bytes_sent  # the retrain sent models again
