@@ -4,18 +4,28 @@ A peer named in ``backdoor:`` stamps a fixed trigger on a fraction of its traini
 (the bottom-right 2x2 pixels set to the maximum for images, the last three features set
 high for vectors) and relabels them to ``target``. Attack success = the fraction of
 triggered test inputs of other classes that a model classifies as ``target``. It is
-measured on every surviving peer before the leave, after it, and on the retrain oracle:
-after the leave the rate must match the oracle's (empirical evidence, not a proof).
+measured on every surviving peer before the leave (and on the holders of the planter's
+seed alone), after it, and on the retrain oracle, next to the planter's own main model and
+ensemble before the leave (where the trigger certainly works): after the leave the rate
+must match the oracle's (empirical evidence, not a proof).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["attack_success", "backdoor_for_departure", "plant", "stamp"]
+__all__ = [
+    "attack_success",
+    "backdoor_for_departure",
+    "backdoor_stage_rates",
+    "backdoor_summary",
+    "plant",
+    "stamp",
+]
 
 
 def stamp(x: np.ndarray) -> np.ndarray:
@@ -58,41 +68,92 @@ def attack_success(predict: Any, x: np.ndarray, y: np.ndarray, target: int) -> f
     return float((scores.argmax(dim=1) == target).float().mean())
 
 
-def backdoor_for_departure(scenario: Any, departure: dict[str, Any]) -> dict[str, Any]:
-    """Attack success on every survivor before the leave, after it, and on the oracle."""
-    from hdus_sim.simulation import Simulation
+def backdoor_stage_rates(
+    sim: Any, owner: Any | None, peers: Sequence[int], target: int
+) -> dict[str, Any]:
+    """Attack success and clean accuracy on the global test set, for ``peers`` of ``sim``.
 
-    spec = scenario.backdoor
-    key = (int(departure["peer"]), int(departure["epoch"]))
-    sim = Simulation(scenario).build()
+    With ``owner`` (the planting peer), also its own main model's and ensemble's success.
+    """
     x, y = sim.split.global_test_x, sim.split.global_test_y
-    while sim.engine.now < int(departure["round"]):
-        sim.step()
+    xt = torch.from_numpy(np.ascontiguousarray(x)).float()
+    out: dict[str, Any] = {"rates": {}, "clean": {}}
+    for q in peers:
+        peer = sim.peer(q)
+        out["rates"][str(q)] = attack_success(peer.predict, x, y, target)
+        with torch.no_grad():
+            out["clean"][str(q)] = float((peer.predict(xt).argmax(dim=1).numpy() == y).mean())
+    if owner is not None:
+        out["owner_main"] = attack_success(owner.main_logits, x, y, target)
+        out["owner_ensemble"] = attack_success(owner.predict, x, y, target)
+    return out
 
-    def rates(s: Any, peers: list[int]) -> dict[str, float]:
-        return {str(p): attack_success(s.peer(p).predict, x, y, spec.target) for p in peers}
 
-    before = rates(sim, [p for p in sim.runtime.online() if p != key[0]])
-    owner_before = attack_success(sim.peer(key[0]).predict, x, y, spec.target)
-    sim.run()
-    survivors = sim.runtime.online()
-    after = rates(sim, survivors)
-    oracle_sim = Simulation(scenario, withheld=frozenset({key})).run()
-    oracle = rates(oracle_sim, survivors)
+def _stats(values: Mapping[str, float]) -> dict[str, float | None]:
+    arr = np.array([v for v in values.values() if v == v], float)
+    if not arr.size:
+        return {"mean": None, "min": None, "max": None, "std": None}
+    return {
+        "mean": float(arr.mean()),
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "std": float(arr.std()),
+    }
 
-    def mean(d: dict[str, float]) -> float:
-        return float(np.nanmean(list(d.values()))) if d else float("nan")
+
+def backdoor_summary(
+    base: Mapping[str, Any],
+    target: int,
+    before: Mapping[str, Any],
+    *,
+    after: Mapping[str, Any],
+    oracle: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One departure's backdoor record: per-peer rates and their spread at every stage."""
+    holders = {str(q) for q in base.get("holders_before") or []}
+    holders_rates = {k: v for k, v in before["rates"].items() if k in holders}
+    stages = {
+        "before": before["rates"],
+        "before_holders": holders_rates,
+        "after": after["rates"],
+        "oracle": oracle["rates"],
+    }
+    spread = {name: _stats(rates) for name, rates in stages.items()}
+
+    def mean(name: str) -> float:
+        value = spread[name]["mean"]
+        return float("nan") if value is None else value
 
     return {
-        "peer": key[0],
-        "epoch": key[1],
-        "target": spec.target,
-        "planter_own_ensemble_before": owner_before,
-        "before_mean": mean(before),
-        "after_mean": mean(after),
-        "oracle_mean": mean(oracle),
-        "after_minus_oracle": mean(after) - mean(oracle),
-        "before": before,
-        "after": after,
-        "oracle": oracle,
+        **base,
+        "target": target,
+        "planter_main_before": before.get("owner_main"),
+        "planter_own_ensemble_before": before.get("owner_ensemble"),
+        "before_mean": mean("before"),
+        "before_holders_mean": mean("before_holders"),
+        "after_mean": mean("after"),
+        "oracle_mean": mean("oracle"),
+        "after_minus_oracle": mean("after") - mean("oracle"),
+        "spread": spread,
+        "clean_accuracy": {
+            "before": _stats(before["clean"]),
+            "after": _stats(after["clean"]),
+            "oracle": _stats(oracle["clean"]),
+        },
+        "before": dict(before["rates"]),
+        "after": dict(after["rates"]),
+        "oracle": dict(oracle["rates"]),
     }
+
+
+def backdoor_for_departure(scenario: Any, departure: Mapping[str, Any]) -> dict[str, Any]:
+    """Attack success on every survivor before the leave, after it, and on the oracle."""
+    from hdus_sim.attacks import departure_evidence
+
+    _, rows = departure_evidence(scenario, [departure], mia=False, backdoor=True)
+    if not rows:
+        raise ValueError(
+            f"peer {departure['peer']} is not the backdoor's planter "
+            f"({scenario.backdoor.peer if scenario.backdoor else 'none'})"
+        )
+    return rows[0]

@@ -94,6 +94,10 @@ class BenchConfig:
         Local epochs per FedAvg or gossip round.
     kd_steps
         Distillation steps of the FedAvg + KD repair.
+    max_events
+        Bench at most this many departures: the timeline is cut before the round of the
+        next one (every retrain-based method re-runs the history at each departure, and
+        HDUS's own oracle re-runs the whole scenario, so cost grows with their number).
     """
 
     methods: tuple[str, ...] = METHODS
@@ -101,6 +105,7 @@ class BenchConfig:
     baseline_epochs: int | None = None
     baseline_local_epochs: int = 1
     kd_steps: int = 300
+    max_events: int = 6
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.methods) - set(METHODS))
@@ -116,6 +121,8 @@ class BenchConfig:
             )
         if self.baseline_epochs is not None and self.baseline_epochs < 1:
             raise ValueError("baseline_epochs must be >= 1 (or left out for the matched budget)")
+        if self.max_events < 1:
+            raise ValueError("max_events must be >= 1 (departures to bench)")
         if self.baseline_local_epochs < 1:
             raise ValueError("baseline_local_epochs must be >= 1")
 
@@ -395,6 +402,16 @@ def run_bench(
     methods = config.methods
     log("HDUS: running the scenario, reading its timeline")
     cap = _run_hdus(scenario, with_sisa="sisa" in methods)
+    deps = cap.timeline.departures
+    if len(deps) > config.max_events:
+        cut = deps[config.max_events].round
+        kept = tuple(d for d in deps if d.round < cut)
+        log(
+            f"benching the first {len(kept)} of {len(deps)} departures (rounds < {cut}); "
+            "raise --max-events for more"
+        )
+        cap.timeline = Timeline(cap.timeline.online[:cut], cap.timeline.edges[:cut], kept)
+        cap.sisa = [o for o in cap.sisa if o.event in kept]
     report = BenchReport(scenario.name, scenario.seed, cap.timeline)
     if not cap.timeline.departures:
         log("the scenario has no leave or crash: nothing to unlearn, only accuracy is compared")

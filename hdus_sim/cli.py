@@ -201,6 +201,9 @@ def bench(
         int | None,
         typer.Option(help="FedAvg/DSGD local epochs per scenario round (default: HDUS's budget)."),
     ] = None,
+    max_events: Annotated[
+        int, typer.Option(help="Bench at most this many departures (the first ones).")
+    ] = 6,
     set_: Annotated[list[str], typer.Option("--set", help="Override a field: path=value.")] = [],  # noqa: B006
 ) -> None:
     """Run HDUS and the baselines on SCENARIO and write one table (see hdus_sim.bench)."""
@@ -213,6 +216,7 @@ def bench(
             methods=tuple(dict.fromkeys(("hdus", *chosen))),
             baseline_arch=baseline_arch,
             baseline_epochs=baseline_epochs,
+            max_events=max_events,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -424,7 +428,16 @@ def audit(
     rows, issues = receipts(run_dir)
     if rows:
         table = Table(title="deletion receipts and departures, with their verdicts")
-        for col in ("request", "peer", "round", "points", "model v", "seed v", "verdict", "why"):
+        for col in (
+            "request",
+            "peer",
+            "round",
+            "points",
+            "new main v",
+            "new seed v",
+            "verdict",
+            "why",
+        ):
             table.add_column(col)
         for r in rows:
             verdict = str(r.get("verdict") or "NOT VERIFIED")

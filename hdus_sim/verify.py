@@ -10,7 +10,17 @@ For every departure ``(p, e)`` (a leave or a crash):
    which p's data never left p. Surviving peers' final ensemble scores on the probe set
    must be *identical* (bit for bit) to the run's. A failure names the peers that differ.
 
-Both pass → the event's verdict is ``EXACT``; otherwise ``FAIL``.
+Both pass → the event's verdict is ``EXACT``; otherwise ``FAIL``. Point deletions are
+checked the same way against an oracle without the points (or by their certificate).
+
+Every verdict is then written into the deletion receipts (``receipts.json``) and appended
+to the owner's hash-chained audit log (:func:`hdus_sim.audit.write_receipts`).
+
+On request, empirical evidence is gathered next to the verdicts, never instead of them:
+membership inference (loss threshold and LiRA with shadow models,
+:mod:`hdus_sim.attacks`) on every departed peer's data and on points deleted inside a
+peer, and the attack success of a departed peer's backdoor (:mod:`hdus_sim.backdoor`).
+The oracle runs made for the verdicts are reused for it.
 """
 
 from __future__ import annotations
@@ -20,13 +30,16 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hdus_sim.errors import VerificationError
 from hdus_sim.outputs import read_run, write_json
 from hdus_sim.scenario import load_scenario
+
+if TYPE_CHECKING:
+    from hdus_sim.attacks import AttackConfig
 
 __all__ = ["EventVerdict", "VerifyReport", "oracle_predictions", "verify_run"]
 
@@ -93,6 +106,8 @@ class VerifyReport:
     survivors: list[int]
     mia: list[dict[str, Any]] = field(default_factory=list)
     backdoor: list[dict[str, Any]] = field(default_factory=list)
+    point_mia: dict[str, Any] | None = None
+    receipts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -107,6 +122,7 @@ class VerifyReport:
             "survivors": self.survivors,
             "events": [e.as_dict() for e in self.events],
             "membership_inference": self.mia,
+            "point_deletion_inference": self.point_mia,
             "backdoor": self.backdoor,
         }
 
@@ -124,13 +140,16 @@ def oracle_predictions(
     runtime: str | None = None,
     withheld_points: dict[int, list[int]] | None = None,
     withheld_many: Sequence[tuple[int, int]] = (),
+    sims: dict[str, Any] | None = None,
 ) -> dict[int, np.ndarray]:
     """Re-run ``scenario`` with ``withheld``'s own seed never sent; return final predictions.
 
     ``runtime`` re-runs the oracle on another runtime (e.g. ``inprocess`` for a Ray run:
     the protocol is deterministic, so the runtimes must agree bit for bit, which checks the
     runtime too). Cached under ``cache_dir`` by scenario digest and withheld owner, so
-    every check (and a second ``verify``) reuses one oracle run.
+    every check (and a second ``verify``) reuses one oracle run. A ``sims`` dict receives
+    every oracle simulation actually run, keyed by :func:`_oracle_tag`, so the attacks
+    can examine its models without running it again.
     """
     from hdus_sim.simulation import Simulation
 
@@ -138,29 +157,10 @@ def oracle_predictions(
         scenario = json.loads(json.dumps(scenario))
         scenario["runtime"] = {**scenario.get("runtime", {}), "kind": runtime, "address": None}
 
+    what = _oracle_tag(withheld, withheld_points, withheld_many)
     cache = None
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        many = sorted(withheld_many)
-        what = (
-            f"p{withheld[0]}_e{withheld[1]}"
-            if withheld is not None
-            else "all_"
-            + hashlib.sha256(json.dumps(many).encode()).hexdigest()[:8]
-            + "_"
-            + hashlib.sha256(
-                json.dumps(
-                    sorted((k, sorted(v)) for k, v in (withheld_points or {}).items())
-                ).encode()
-            ).hexdigest()[:8]
-            if many
-            else "pts_"
-            + hashlib.sha256(
-                json.dumps(
-                    sorted((k, sorted(v)) for k, v in (withheld_points or {}).items())
-                ).encode()
-            ).hexdigest()[:12]
-        )
         cache = cache_dir / f"oracle_{_scenario_digest(scenario)}_{what}.npz"
         held_cache = cache.with_suffix(".held.json")
         if cache.is_file() and held_cache.is_file():
@@ -177,6 +177,8 @@ def oracle_predictions(
         progress=progress,
     )
     preds = sim.run().predictions()
+    if sims is not None:
+        sims[what] = sim
     held = {pid: set(h["held"]) for pid, h in sim.runtime.holdings().items()}
     _ORACLE_HELD[id(preds)] = held
     if cache is not None:
@@ -185,6 +187,26 @@ def oracle_predictions(
             json.dumps({str(k): sorted(v) for k, v in held.items()})
         )
     return preds
+
+
+def _points_digest(withheld_points: dict[int, list[int]] | None, size: int) -> str:
+    items = sorted((k, sorted(v)) for k, v in (withheld_points or {}).items())
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:size]
+
+
+def _oracle_tag(
+    withheld: tuple[int, int] | None,
+    withheld_points: dict[int, list[int]] | None,
+    withheld_many: Sequence[tuple[int, int]],
+) -> str:
+    """The name of an oracle run (its cache file and its key in ``sims``)."""
+    if withheld is not None:
+        return f"p{withheld[0]}_e{withheld[1]}"
+    many = sorted(withheld_many)
+    if many:
+        digest = hashlib.sha256(json.dumps(many).encode()).hexdigest()[:8]
+        return f"all_{digest}_{_points_digest(withheld_points, 8)}"
+    return f"pts_{_points_digest(withheld_points, 12)}"
 
 
 #: held seed keys of each oracle run's survivors, by id of its predictions dict
@@ -283,12 +305,20 @@ def verify_run(
     oracle_mode: str = "auto",
     mia: bool = False,
     backdoor: bool = False,
+    attack: AttackConfig | None = None,
+    receipts: bool = True,
 ) -> VerifyReport:
     """Check lineage (and, with ``oracle``, the retrain oracle) for every departure in a run.
 
     ``oracle_mode``: ``each`` runs one oracle per event; ``combined`` first runs one
     oracle without all of them (falling back to ``each`` if it differs); ``auto`` is
     ``combined`` when a run has more than 3 events.
+
+    ``mia`` adds membership inference (loss threshold and LiRA, configured by ``attack``)
+    on every departed peer's data and on every point deleted inside a peer; ``backdoor``
+    the attack success of a departed peer's trigger. Both are empirical evidence, reported
+    apart from the verdicts. With ``receipts``, every verdict is written to
+    ``receipts.json`` and appended to the owner's hash-chained audit log.
     """
     run = read_run(run_dir)
     holdings: dict[int, dict[str, Any]] = run["holdings"]
@@ -300,6 +330,9 @@ def verify_run(
     exact_deletions = all(str(d.get("certificate", "exact")) == "exact" for d in deletions)
     combined_ok = False
     events = len(departures) + len(deletions)
+    # oracle simulations run here, kept for the attacks (which need their models)
+    sims: dict[str, Any] | None = {} if (mia or backdoor) else None
+    combined_tag: str | None = None
     if (
         oracle
         and exact_deletions
@@ -313,15 +346,18 @@ def verify_run(
         points: dict[int, list[int]] = {}
         for d in deletions:
             points.setdefault(int(d["peer"]), []).extend(int(i) for i in d["deleted"])
+        many = [(int(d["peer"]), int(d["epoch"])) for d in departures]
         ref = oracle_predictions(
             run["scenario"],
             None,
             cache_dir=Path(run_dir) / "oracles",
             runtime=oracle_runtime,
             withheld_points=points,
-            withheld_many=[(int(d["peer"]), int(d["epoch"])) for d in departures],
+            withheld_many=many,
+            sims=sims,
         )
         combined_ok = _compare(predictions, ref, survivors)[0]
+        combined_tag = _oracle_tag(None, points, many)
     for dep in run["summary"]["departures"]:
         key = (int(dep["peer"]), int(dep["epoch"]))
         tag = f"{key[0]}:{key[1]}"
@@ -346,7 +382,11 @@ def verify_run(
             if progress is not None:
                 progress(f"oracle run without the seed of peer {key[0]} (epoch {key[1]})")
             ref = oracle_predictions(
-                run["scenario"], key, cache_dir=Path(run_dir) / "oracles", runtime=oracle_runtime
+                run["scenario"],
+                key,
+                cache_dir=Path(run_dir) / "oracles",
+                runtime=oracle_runtime,
+                sims=sims,
             )
             verdict.oracle_ok, verdict.oracle_differs_for, verdict.oracle_max_abs_diff = _compare(
                 predictions, ref, survivors
@@ -361,26 +401,96 @@ def verify_run(
         if combined_ok:
             verdicts[-1].oracle_ok, verdicts[-1].oracle_max_abs_diff = True, 0.0
     report = VerifyReport(str(run_dir), verdicts, survivors)
-    if mia:
-        from hdus_sim.attacks import mia_for_departure
-        from hdus_sim.scenario import load_scenario as _load
-
-        scenario = _load(run["scenario"])
-        for dep in departures:
-            if progress is not None:
-                progress(f"membership inference on the data of peer {dep['peer']}")
-            report.mia.append(mia_for_departure(scenario, dep))
-    if backdoor:
-        from hdus_sim.backdoor import backdoor_for_departure
-        from hdus_sim.scenario import load_scenario as _load_sc
-
-        sc = _load_sc(run["scenario"])
-        if sc.backdoor is None:
-            raise VerificationError("--backdoor needs a `backdoor:` section in the scenario")
-        for dep in departures:
-            if int(dep["peer"]) == sc.backdoor.peer:
-                if progress is not None:
-                    progress(f"backdoor of peer {dep['peer']}: before, after, oracle")
-                report.backdoor.append(backdoor_for_departure(sc, dep))
+    if mia or backdoor:
+        _attack_evidence(
+            report,
+            run,
+            mia=mia,
+            backdoor=backdoor,
+            config=attack,
+            sims=sims or {},
+            combined_tag=combined_tag if combined_ok else None,
+            progress=progress,
+        )
     write_json(Path(run_dir) / "verify.json", report.as_dict())
+    if receipts:
+        from hdus_sim.audit import write_receipts
+
+        report.receipts = write_receipts(run_dir, report.as_dict())
     return report
+
+
+def _attack_evidence(
+    report: VerifyReport,
+    run: dict[str, Any],
+    *,
+    mia: bool,
+    backdoor: bool,
+    config: AttackConfig | None,
+    sims: dict[str, Any],
+    combined_tag: str | None,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Membership inference and backdoor success, reusing the oracle runs made above.
+
+    A departure's oracle is its own oracle run if one was made here, else the combined
+    one (every departed seed and deleted point withheld: the departed peer's data never
+    left it there either), else one combined run made for the attacks.
+    """
+    from hdus_sim.attacks import deletion_evidence, departure_evidence
+
+    scenario = load_scenario(run["scenario"])
+    if scenario.runtime.kind == "ray":
+        # the attacks examine peers after the run, when Ray actors are gone; the protocol is
+        # deterministic, so the in-process runtime replays the same run bit for bit
+        from hdus_sim.scenario import with_overrides
+
+        scenario = with_overrides(scenario, {"runtime.kind": "inprocess", "runtime.address": None})
+    departures = run["summary"]["departures"]
+    deletions = run["summary"].get("point_deletions", [])
+    if backdoor and scenario.backdoor is None:
+        raise VerificationError(
+            "--backdoor needs a `backdoor:` section in the scenario "
+            "(e.g. hdus-sim run SCENARIO --set backdoor.peer=4)"
+        )
+
+    def usable(tag: str | None) -> Any | None:
+        sim = sims.get(tag) if tag is not None else None
+        # a Ray oracle's actors are gone once it finished: its peers cannot be examined
+        return sim if sim is not None and sim.scenario.runtime.kind != "ray" else None
+
+    def oracle_for(key: tuple[int, int]) -> tuple[Any, str]:
+        own = usable(_oracle_tag(key, None, ()))
+        if own is not None:
+            return own, "own"
+        shared = usable(combined_tag)
+        if shared is not None:
+            return shared, "combined"
+        if "attacks" not in sims:  # the oracles came from the cache: one run for all
+            from hdus_sim.simulation import Simulation
+
+            if progress is not None:
+                progress("oracle run without every departed seed (for the attacks)")
+            keys = frozenset((int(d["peer"]), int(d["epoch"])) for d in departures)
+            sims["attacks"] = Simulation(scenario, withheld=keys).run()
+        return sims["attacks"], "without all departures"
+
+    if departures and (mia or backdoor):
+        report.mia, report.backdoor = departure_evidence(
+            scenario,
+            departures,
+            mia=mia,
+            backdoor=backdoor,
+            config=config,
+            oracle_for=oracle_for,
+            progress=progress,
+        )
+    if mia and deletions:
+        shared = usable(combined_tag)
+        report.point_mia = deletion_evidence(
+            scenario,
+            deletions,
+            config=config,
+            oracle=(lambda: (shared, "combined")) if shared is not None else None,
+            progress=progress,
+        )

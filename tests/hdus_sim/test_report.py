@@ -12,6 +12,7 @@ import matplotlib.image as mpimg
 import pytest
 
 from hdus_sim import Simulation, verify_run
+from hdus_sim.attacks import AttackConfig
 from hdus_sim.errors import RunError
 from hdus_sim.report import PLOT_NAMES, ReportPaths, graph_at, write_report
 
@@ -148,6 +149,40 @@ def test_report_embeds_every_plot_and_lists_every_verdict(run_dir: Path) -> None
     departures = markdown_section(md, "Departures")
     assert "| 1 | 0 | leave | 2 |" in departures and "| 4 | 0 | crash | 3 |" in departures
     assert "No point deletion" in markdown_section(md, "Point deletions")
+    assert "## Membership inference" not in md and "## Backdoor" not in md  # not asked for
+
+
+def test_report_shows_membership_inference_and_backdoor(
+    tiny: dict[str, Any], tmp_path: Path
+) -> None:
+    tiny["backdoor"] = {"peer": 1, "target": 0, "fraction": 0.5}
+    tiny["events"].append({"at": 3, "kind": "delete", "peer": 0, "count": 4})
+    Simulation.from_dict(tiny).run().write(tmp_path)
+    verify = verify_run(tmp_path, mia=True, backdoor=True, attack=AttackConfig(shadows=2))
+    paths = write_report(tmp_path)
+    md = paths.markdown.read_text()
+    mia = markdown_section(md, "Membership inference on departed peers' data")
+    for dep in verify.mia:
+        for attack in ("loss threshold", "LiRA"):
+            rows = [
+                line
+                for line in mia.splitlines()
+                if line.startswith(f"| {dep['peer']} ({dep['kind']}") and f"| {attack} |" in line
+            ]
+            assert len(rows) == 7, (dep["peer"], attack)  # every stage, with its spread
+    assert "| survivors in the retrain oracle |" in mia and "never-seen vs never-seen" in mia
+    assert "departed peer's main model, before the leave" in mia
+    points = markdown_section(md, "Membership inference on deleted points")
+    assert "4 points deleted inside 1 peer(s)" in points
+    assert "| owner's main model in the point-deletion oracle |" in points
+    backdoor = markdown_section(md, "Backdoor of a departed peer")
+    assert "| planter's main model, before |" in backdoor
+    assert "| survivors, after |" in backdoor and "| survivors in the retrain oracle |" in backdoor
+    doc = parse(paths.html.read_text())
+    verdict_table(doc)  # still exactly one verdict table
+    headers = [t[0] for t in doc.tables if t]
+    assert headers[-3][:3] == ["departed peer", "attack", "models attacked"]
+    assert "attack success" in headers[-1]
 
 
 def test_report_without_verify_says_so(run_dir: Path) -> None:
