@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run_all.py            # full runs (about 10 minutes on 2 cores)
+    python benchmarks/run_all.py            # full runs (about 25 minutes on 2 cores)
     python benchmarks/run_all.py --quick    # short runs (noisier figures)
 
 Each benchmark is its own script in this folder and prints its figures, measured side by
@@ -38,6 +38,11 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
     (
         "overhead.py",
         "Simulator overhead: plain torch vs Flower's simulation vs in-process vs Ray",
+        True,
+    ),
+    (
+        "baselines.py",
+        "HDUS against its baselines (hdus-sim bench): quickstart and ring_churn",
         True,
     ),
 )
