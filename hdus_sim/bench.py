@@ -95,9 +95,10 @@ class BenchConfig:
     kd_steps
         Distillation steps of the FedAvg + KD repair.
     max_events
-        Bench at most this many departures: the timeline is cut before the round of the
-        next one (every retrain-based method re-runs the history at each departure, and
-        HDUS's own oracle re-runs the whole scenario, so cost grows with their number).
+        Bench the first ``max_events`` departures (and any others in the same round as
+        the last of them): the timeline is cut after that round. Every retrain-based
+        method re-runs the history at each departure and HDUS's own oracle re-runs the
+        whole scenario, so the bench's cost grows with the number of departures.
     """
 
     methods: tuple[str, ...] = METHODS
@@ -404,7 +405,8 @@ def run_bench(
     cap = _run_hdus(scenario, with_sisa="sisa" in methods)
     deps = cap.timeline.departures
     if len(deps) > config.max_events:
-        cut = deps[config.max_events].round
+        # whole rounds only: every departure of the last benched round is benched too
+        cut = deps[config.max_events - 1].round + 1
         kept = tuple(d for d in deps if d.round < cut)
         log(
             f"benching the first {len(kept)} of {len(deps)} departures (rounds < {cut}); "

@@ -178,3 +178,24 @@ def test_fedavg_rows_on_flower() -> None:
     # before the leave both are the same FedAvg model
     assert kd.local_before == ev.local_before
     assert exact.bytes_sent > approx.bytes_sent  # the retrain sent models again
+
+
+def test_max_events_cuts_the_timeline_after_whole_rounds() -> None:
+    from tests.conftest import TINY
+
+    data = dict(
+        TINY,
+        events=[
+            {"at": 2, "kind": "leave", "peer": 1},
+            {"at": 2, "kind": "leave", "peer": 3},
+            {"at": 3, "kind": "crash", "peer": 4},
+        ],
+    )
+    logs: list[str] = []
+    report = run_bench(
+        load_scenario(data), BenchConfig(methods=("hdus", "dsgd"), max_events=1), log=logs.append
+    )
+    assert [d.label for d in report.timeline.departures] == ["leave 1 @r2", "leave 3 @r2"]
+    assert report.timeline.rounds == 3
+    assert any("first 2 of 3 departures" in m for m in logs)
+    assert [len(r.events) for r in report.results] == [2, 2]
