@@ -80,6 +80,11 @@ sys.path.insert(0, str(HERE))  # overhead_workload, also when imported from else
 
 import overhead_workload as ow  # noqa: E402
 import torch  # noqa: E402
+from benchkit import actor_pids as _actor_pids  # noqa: E402
+from benchkit import fmt as _f  # noqa: E402
+from benchkit import load_average as _load  # noqa: E402
+from benchkit import md_table as _table  # noqa: E402
+from benchkit import wait_gone as _wait_gone  # noqa: E402
 
 from hdus_sim.runtime.inprocess import InProcessRuntime  # noqa: E402
 from hdus_sim.scenario import load_scenario  # noqa: E402
@@ -173,22 +178,6 @@ class PlainLoop:
         res.notes["train_ms"] = 1000 * (time.perf_counter() - t0) / 20
         res.notes["train_sizes"] = sorted({len(s.train_y) for s in self.states.values()})
         return res
-
-
-def _actor_pids(sim: Simulation) -> list[int]:
-    info = sim.summary()["wire"].get("ray")
-    return [int(a["pid"]) for a in info["actors"]] if info else []
-
-
-def _wait_gone(pids: list[int], timeout_s: float = 30.0) -> list[int]:
-    """Wait until the processes ``pids`` have exited; return those still alive."""
-    deadline = time.monotonic() + timeout_s
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if Path(f"/proc/{p}").exists()]
-        if alive:
-            time.sleep(0.1)
-    return alive
 
 
 def _actor_call(sim: Simulation, fn: Callable[..., Any]) -> list[Any]:
@@ -330,30 +319,6 @@ def run_flower(w: ow.Workload, world: World, log: Callable[[str], None]) -> Run:
 
 
 # ------------------------------------------------------------------------------ report
-def _f(x: float | None, fmt: str = ".2f") -> str:
-    return "-" if x is None or math.isnan(x) else format(x, fmt)
-
-
-def _table(header: list[str], rows: list[list[str]], *, left: bool = False) -> str:
-    """A Markdown table; columns after the first are right-aligned unless ``left``."""
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        padded = (
-            c.rjust(wd) if i and not left else c.ljust(wd)
-            for i, (c, wd) in enumerate(zip(cells, widths, strict=True))
-        )
-        return "| " + " | ".join(padded) + " |"
-
-    sep = "|" + "|".join("-" * (wd + 2) for wd in widths) + "|"
-    return "\n".join([line(header), sep, *(line(r) for r in rows)])
-
-
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
-
-
 def machine_rows() -> list[list[str]]:
     """The machine and software versions."""
     import flwr

@@ -82,6 +82,14 @@ from hdus_sim.scenario import load_scenario
 from hdus_sim.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # benchkit, also when imported from elsewhere
+
+from benchkit import actor_pids as _actor_pids  # noqa: E402
+from benchkit import fmt as _f  # noqa: E402
+from benchkit import load_average as _load  # noqa: E402
+from benchkit import md_table as _table  # noqa: E402
+from benchkit import wait_gone as _wait_gone  # noqa: E402
+
 BASE_SCENARIO = ROOT / "scenarios" / "scale_bench.yaml"
 MIB = 1024 * 1024
 
@@ -133,17 +141,6 @@ def _release_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _wait_gone(pids: list[int], timeout_s: float = 30.0) -> list[int]:
-    """Wait until the processes ``pids`` have exited; return those still alive."""
-    deadline = time.monotonic() + timeout_s
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _proc_kb(p, "VmRSS") is not None]
-        if alive:
-            time.sleep(0.1)
-    return alive
 
 
 # ------------------------------------------------------------------------------ profile
@@ -274,11 +271,6 @@ def scenario_for(
     d["dataset"]["synthetic_samples"] = fixed + per_peer * (peers + joiners)
     d["runtime"] = {**d.get("runtime", {}), **runtime}
     return d
-
-
-def _actor_pids(sim: Simulation) -> list[int]:
-    info = sim.summary()["wire"].get("ray")
-    return [int(a["pid"]) for a in info["actors"]] if info else []
 
 
 def _rtt_ms(sim: Simulation, repeats: int = 20) -> float:
@@ -443,25 +435,6 @@ def machine() -> list[tuple[str, str]]:
     ]
 
 
-def _f(x: float, fmt: str = ".2f") -> str:
-    return "-" if math.isnan(x) else format(x, fmt)
-
-
-def _table(header: list[str], rows: list[list[str]], *, left: bool = False) -> str:
-    """A Markdown table; columns after the first are right-aligned unless ``left``."""
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        padded = (
-            c.rjust(w) if i and not left else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-        return "| " + " | ".join(padded) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), sep, *(line(r) for r in rows)])
-
-
 def side_by_side_table(results: list[RunResult]) -> str:
     """Times, ratios to in-process and memory of the side-by-side configurations."""
     base = results[0]
@@ -622,12 +595,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.inproc_sizes = args.inproc_sizes or ([100, 250] if quick else [250, 500, 1000])
     args.ray_sizes = args.ray_sizes or ([24, 48] if quick else [50, 100, 200])
     return args
-
-
-def _load() -> str:
-    """The 1, 5 and 15 minute load averages (other work on the machine skews timings)."""
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
 
 
 def _emit(text: str) -> None:
