@@ -19,6 +19,7 @@ __all__ = [
     "DeletionRequest",
     "Heartbeat",
     "JoinNotice",
+    "Lease",
     "LeaveNotice",
     "LeaveReason",
     "SeedMessage",
@@ -75,6 +76,10 @@ class SeedRecord:
         Digests of point-deletion receipts applied before this version was distilled.
     digest
         :func:`content_hash` of ``tensors``; a mismatch means a corrupted or forged record.
+    signature
+        The owner's Ed25519 signature over :meth:`signed_payload` (empty where signatures
+        are off). Relays forward it unchanged, so a holder can check who made the seed
+        whoever delivers it: nobody can plant a seed in another peer's name.
     """
 
     owner: int
@@ -85,6 +90,16 @@ class SeedRecord:
     lineage: frozenset[DataOwner]
     deletions: tuple[str, ...] = ()
     digest: str = ""
+    signature: bytes = b""
+
+    def signed_payload(self) -> bytes:
+        """The bytes the owner signs: identity, version, content digest, lineage, deletions."""
+        lineage = ",".join(f"{p}:{e}" for p, e in sorted(self.lineage))
+        deletions = ",".join(self.deletions)
+        return (
+            f"seed|{self.owner}|{self.epoch}|{self.version}|{self.arch}|{self.digest}"
+            f"|{lineage}|{deletions}"
+        ).encode()
 
     @property
     def key(self) -> DataOwner:
@@ -102,21 +117,76 @@ class SeedRecord:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """An owner's signed renewal of the right to hold its seed: ``owner`` is alive at ``seq``.
+
+    Holding a seed is a lease its owner keeps renewing: every heartbeat of the owner carries
+    a fresh one, relays pass it on as far as the seed travels, and a holder drops a seed
+    whose lease has run out, whatever it has or has not heard. A departed device renews
+    nothing, so it is forgotten everywhere within ``lease`` rounds of its last renewal even
+    when nobody detects the crash and no notice arrives.
+
+    Attributes
+    ----------
+    owner, epoch
+        The data owner whose seed this renews.
+    seq
+        The owner's clock (round) when it signed the renewal; only a renewal with a higher
+        ``seq`` extends a lease, so replaying an old one extends nothing.
+    floor
+        Lowest seed version the owner still stands behind: versions below it were revoked
+        by a point deletion (signed here, so nobody else can revoke a live peer's seed).
+    signature
+        The owner's Ed25519 signature over :meth:`signed_payload` (empty when signatures
+        are off).
+    age
+        Rounds since the renewal was signed, as counted by the relays that carried it
+        (each adds the rounds it kept it). Not signed: it only ever shortens what a holder
+        grants, and an honest relay cannot make it younger than it is.
+    """
+
+    owner: int
+    epoch: int
+    seq: int
+    floor: int = 0
+    signature: bytes = b""
+    age: int = 0
+
+    @property
+    def key(self) -> DataOwner:
+        """The ``(owner, epoch)`` this lease renews."""
+        return (self.owner, self.epoch)
+
+    def signed_payload(self) -> bytes:
+        """The bytes the owner signs (not ``age``, which relays advance)."""
+        return f"lease|{self.owner}|{self.epoch}|{self.seq}|{self.floor}".encode()
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes on the wire."""
+        return 40 + len(self.signature)
+
+
+@dataclass(frozen=True)
 class SeedMessage:
     """A seed record in transit from ``sender`` (the owner or a relay).
 
     ``ttl`` is the number of further hops the seed may be relayed after this delivery:
-    with ``relay_hops = k`` the owner sends with ``ttl = k - 1``.
+    with ``relay_hops = k`` the owner sends with ``ttl = k - 1``. ``lease`` is the newest
+    renewal of the seed's lease the sender has (the owner's own when it sends): a holder
+    accepts a seed only together with a lease that has not run out.
     """
 
     record: SeedRecord
     sender: int
     ttl: int
+    lease: Lease | None = None
 
     @property
     def nbytes(self) -> int:
         """Approximate bytes on the wire: tensors plus a fixed 64-byte header."""
-        return self.record.nbytes + 64 + 16 * len(self.record.lineage)
+        extra = len(self.record.signature) + (0 if self.lease is None else self.lease.nbytes)
+        return self.record.nbytes + 64 + 16 * len(self.record.lineage) + extra
 
 
 class LeaveReason(StrEnum):
@@ -167,24 +237,46 @@ class LeaveNotice:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """A liveness beacon from ``sender`` at ``round``, carrying its tombstones.
+    """A liveness beacon from ``sender`` at ``round``: leases, holdings and removal news.
 
-    Piggy-backing tombstones (anti-entropy) lets a removal reach holders that the k-hop
-    leave notice missed because the graph changed since the seed travelled; revocations
-    (seed versions superseded by a point deletion) spread the same way.
+    Anti-entropy without full lists: each beat carries a summary of what the sender holds
+    (``holding``); the receiver answers in its next beat with what it knows about exactly
+    those seeds: owner-signed leave notices (``proofs``, acted on at once) and removals it
+    made itself without an owner's signature (``tombstones``: a detected crash, an expired
+    lease), which are only *hints*: a holder then gives the seed a short grace period in
+    which only a fresh owner-signed renewal keeps it. So a notice lost in a partition is
+    repaired when it heals, and no single neighbour can force out a live peer's seed.
+
+    Attributes
+    ----------
+    tombstones
+        Removal hints for seeds the receiver holds (as of its last ``holding``).
+    leases
+        The sender's own renewal and the newest renewals of the seeds it relays.
+    holding
+        ``(owner, epoch, version)`` of every seed the sender holds.
+    proofs
+        Owner-signed graceful leave notices for seeds the receiver holds.
     """
 
     sender: int
     epoch: int
     round: int
     tombstones: frozenset[DataOwner] = field(default_factory=frozenset)
-    #: ``(peer, epoch, min_version)``: seed versions below it were revoked by a deletion
-    revoked: frozenset[tuple[int, int, int]] = field(default_factory=frozenset)
+    leases: tuple[Lease, ...] = ()
+    holding: frozenset[tuple[int, int, int]] = field(default_factory=frozenset)
+    proofs: tuple[LeaveNotice, ...] = ()
 
     @property
     def nbytes(self) -> int:
         """Approximate bytes on the wire."""
-        return 24 + 16 * len(self.tombstones) + 24 * len(self.revoked)
+        return (
+            24
+            + 16 * len(self.tombstones)
+            + sum(lease.nbytes for lease in self.leases)
+            + 24 * len(self.holding)
+            + sum(32 + len(p.signature) for p in self.proofs)
+        )
 
 
 @dataclass(frozen=True)

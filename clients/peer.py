@@ -2,9 +2,15 @@
 
 A peer trains its main model on its own data, distils its seed on the public reference
 set, sends the seed to its neighbours (optionally relayed ``k`` hops), predicts with the
-erasable ensemble, and drops a departed peer's seed when told (leave notice), when it
-detects the crash itself (missed heartbeats), or when a neighbour's heartbeat carries the
-tombstone. Every inbound message is checked; a refused message leaves the state unchanged.
+erasable ensemble, and drops a departed peer's seed when its owner says goodbye (an
+owner-signed leave notice, or its proof relayed in a heartbeat), when it detects the
+crash itself (missed heartbeats), or when the seed's **lease** runs out: holding a seed is
+a lease its owner keeps renewing, so a departed device is forgotten everywhere within
+``lease`` rounds of its last renewal whatever was or was not heard. Others' crash claims
+and removals are hints only (a short grace in which a fresh renewal keeps the seed), so
+no single neighbour can force out a live peer's seed; seeds, renewals and revocation
+floors count only with their owner's signature (:mod:`clients.credentials`). Every
+inbound message is checked; a refused message leaves the state unchanged.
 
 Pure Python plus torch: no Ray, gRPC or protobuf. Methods return the messages to send as
 :class:`Envelope` objects; the runtime delivers them.
@@ -24,11 +30,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from clients.credentials import UNCHECKED, Credentials
 from clients.ensemble import CombineMode, combine, mean_seed_scores
 from clients.errors import PeerError
 from clients.messages import (
     DataOwner,
     Heartbeat,
+    Lease,
     LeaveNotice,
     LeaveReason,
     SeedMessage,
@@ -42,6 +50,7 @@ from clients.training import DistillConfig, TrainConfig, distil, logits_of, trai
 __all__ = [
     "Envelope",
     "HeldSeed",
+    "LeaseState",
     "Peer",
     "PeerConfig",
     "PeerSeeds",
@@ -106,6 +115,12 @@ class PeerConfig:
     combine: CombineMode = CombineMode.PROBS
     relay_hops: int = 1
     heartbeat_timeout: int = 2
+    #: rounds a seed may be held after its owner's last renewal; 0: the default,
+    #: ``heartbeat_timeout + relay_hops + 1`` (see :attr:`lease_rounds`)
+    lease: int = 0
+    #: most entries of each kind (tombstones, leases, holdings, proofs) one heartbeat may
+    #: carry; more is refused as a flood
+    max_beat_items: int = 4096
     withhold_epochs: frozenset[int] = frozenset()
     #: point-level deletion inside the peer: None (a plain main model, deletion retrains it
     #: from scratch) or a kind of :func:`clients.unlearning.build_unlearnable`
@@ -119,6 +134,27 @@ class PeerConfig:
     debug_mute_relay: bool = False
     #: negative control: answer deletion requests without forgetting anything
     debug_noop_deletion: bool = False
+
+    @property
+    def lease_rounds(self) -> int:
+        """Rounds a holder keeps a seed after the owner's last renewal it has.
+
+        The default, ``heartbeat_timeout + relay_hops + 1``, lets a live owner's renewal
+        miss ``heartbeat_timeout`` rounds and still reach a holder ``relay_hops`` hops away.
+
+        Examples
+        --------
+        >>> PeerConfig(heartbeat_timeout=2, relay_hops=1).lease_rounds
+        4
+        >>> PeerConfig(lease=10).lease_rounds
+        10
+        """
+        return self.lease or self.heartbeat_timeout + self.relay_hops + 1
+
+    @property
+    def hint_grace(self) -> int:
+        """Rounds a hinted removal waits for a fresh renewal before it drops the seed."""
+        return self.heartbeat_timeout
 
 
 class Refusal(StrEnum):
@@ -172,6 +208,19 @@ class HeldSeed:
     ttl: int
     received_from: int
     module: nn.Module | None = None
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """The newest renewal a holder has of one seed's lease, and when it runs out.
+
+    ``expires`` is on the holder's own clock: ``received_at - lease.age + lease_rounds``,
+    so relays that pass the renewal on within a round grant no extra time.
+    """
+
+    lease: Lease
+    received_at: int
+    expires: int
 
 
 def _state_tensors(model: nn.Module) -> tuple[tuple[str, np.ndarray], ...]:
@@ -238,6 +287,22 @@ class Peer:
         #: lowest acceptable seed version per data owner (point deletions revoke older ones)
         self.floors: dict[DataOwner, int] = {}
         self.own_floor = 0
+        #: signs this peer's seeds, renewals and leave notices; checks others' (no-op default)
+        self.credentials: Credentials = UNCHECKED
+        #: the latest round (clock tick) this peer was told of
+        self.now = 0
+        #: newest lease renewal of every held seed
+        self.leases: dict[DataOwner, LeaseState] = {}
+        #: rounds by which a hinted removal drops a seed unless a fresh renewal arrives
+        self.hints: dict[DataOwner, int] = {}
+        #: seeds dropped because their lease ran out (or a hint's grace): the last renewal
+        #: seen; only a newer renewal re-admits the seed
+        self.expired: dict[DataOwner, int] = {}
+        #: owner-signed graceful leave notices (proofs passed on by anti-entropy)
+        self.leave_proofs: dict[DataOwner, LeaveNotice] = {}
+        #: what each neighbour said it holds in its last heartbeat (anti-entropy)
+        self.neighbor_holding: dict[int, frozenset[tuple[int, int, int]]] = {}
+        self._own_lease: Lease | None = None
         self._train_x = torch.from_numpy(np.ascontiguousarray(data.train_x)).float()
         self._train_y = torch.from_numpy(np.ascontiguousarray(data.train_y)).long()
         self._seed_param_shapes = {
@@ -366,8 +431,8 @@ class Peer:
             self.deletions = (*self.deletions, digest)
             seed = self.own_seed
             if seed is not None:
-                self.own_seed = dataclasses.replace(
-                    seed, version=seed.version + 1, deletions=self.deletions
+                self.own_seed = self._signed(
+                    dataclasses.replace(seed, version=seed.version + 1, deletions=self.deletions)
                 )
                 self.own_floor = self.own_seed.version
             return {
@@ -458,18 +523,53 @@ class Peer:
             self.config.distill.batch_size, len(self.reference_x)
         )
         tensors = _state_tensors(student)
-        self.own_seed = SeedRecord(
-            owner=self.peer_id,
-            epoch=self.epoch,
-            version=version,
-            arch=self.config.seed_arch,
-            tensors=tensors,
-            lineage=frozenset({self.key}),
-            deletions=self.deletions,
-            digest=content_hash(tensors),
+        self.own_seed = self._signed(
+            SeedRecord(
+                owner=self.peer_id,
+                epoch=self.epoch,
+                version=version,
+                arch=self.config.seed_arch,
+                tensors=tensors,
+                lineage=frozenset({self.key}),
+                deletions=self.deletions,
+                digest=content_hash(tensors),
+            )
         )
         self._own_seed_module = student
         return self.own_seed
+
+    def _signed(self, record: SeedRecord) -> SeedRecord:
+        """``record`` with this peer's signature."""
+        return dataclasses.replace(record, signature=self.credentials.sign(record.signed_payload()))
+
+    def own_lease(self, now: int | None = None) -> Lease:
+        """A signed renewal of this peer's lease at ``now`` (default: the latest round seen).
+
+        It also carries the own revocation floor, so holders drop versions a point deletion
+        revoked on the owner's word alone.
+        """
+        seq = self.now if now is None else now
+        lease = self._own_lease
+        if lease is None or (lease.epoch, lease.seq, lease.floor) != (
+            self.epoch,
+            seq,
+            self.own_floor,
+        ):
+            fresh = Lease(self.peer_id, self.epoch, seq, self.own_floor)
+            lease = dataclasses.replace(
+                fresh, signature=self.credentials.sign(fresh.signed_payload())
+            )
+            self._own_lease = lease
+        return lease
+
+    def _relay_lease(self, key: DataOwner) -> Lease | None:
+        """The newest renewal held for ``key``, aged by the rounds it was kept here."""
+        state = self.leases.get(key)
+        if state is None:
+            return None
+        return dataclasses.replace(
+            state.lease, age=state.lease.age + max(self.now - state.received_at, 0)
+        )
 
     def rekey(self, epoch: int, seeds: PeerSeeds) -> SeedRecord:
         """Continue under a new ``epoch`` after others declared this one over (refutation).
@@ -557,17 +657,27 @@ class Peer:
             if dst == skip:
                 continue
             if self.shares_own_seed and self.own_seed is not None:
-                out.append(Envelope(dst, SeedMessage(self.own_seed, self.peer_id, hops - 1)))
+                message = SeedMessage(self.own_seed, self.peer_id, hops - 1, self.own_lease())
+                out.append(Envelope(dst, message))
         return out
 
-    def announce_seed(self) -> list[Envelope]:
+    def _relayed(self, key: DataOwner, held: HeldSeed, dst: int) -> Envelope:
+        """A held seed passed on to ``dst`` with one hop less and its newest renewal."""
+        self.relayed_to.setdefault(key, set()).add(dst)
+        lease = self._relay_lease(key)
+        return Envelope(dst, SeedMessage(held.record, self.peer_id, held.ttl - 1, lease))
+
+    def announce_seed(self, now: int | None = None) -> list[Envelope]:
         """Send the current own seed to every neighbour (after a new version)."""
+        if now is not None:
+            self.now = max(self.now, now)
         return self._seed_envelopes(self.neighbors)
 
     def add_neighbor(self, other: int, now: int) -> list[Envelope]:
         """Record a new link to ``other`` and send it the own seed and relayable held seeds."""
         if other == self.peer_id:
             raise PeerError(f"peer {self.peer_id} cannot be its own neighbour")
+        self.now = max(self.now, now)
         # A link may be re-made to a peer still listed (e.g. a crashed peer that re-joined
         # before it was detected): send the seeds again; receivers ignore duplicates.
         self.neighbors.add(other)
@@ -575,20 +685,22 @@ class Peer:
         out = self._seed_envelopes([other])
         for key, held in sorted(self.held.items()):
             if held.ttl > 0 and held.record.owner != other:
-                out.append(Envelope(other, SeedMessage(held.record, self.peer_id, held.ttl - 1)))
-                self.relayed_to.setdefault(key, set()).add(other)
+                out.append(self._relayed(key, held, other))
         return out
 
     def remove_neighbor(self, other: int) -> None:
         """Forget the link to ``other`` (a graceful topology change); held seeds are kept."""
         self.neighbors.discard(other)
         self.last_heard.pop(other, None)
+        self.neighbor_holding.pop(other, None)
 
     # ------------------------------------------------------------------ removal
     def _drop(self, key: DataOwner) -> bool:
         if key not in self.held or self.config.debug_keep_dropped_seeds:
             return False
         del self.held[key]
+        self.leases.pop(key, None)
+        self.hints.pop(key, None)
         return True
 
     def _tombstone(self, key: DataOwner) -> list[DataOwner]:
@@ -611,13 +723,73 @@ class Peer:
             dropped += self._tombstone(key)
         return dropped
 
+    def _renew(self, lease: Lease, now: int) -> list[DataOwner]:
+        """Take a (checked) renewal of a held seed's lease; returns seeds a floor revoked."""
+        key = lease.key
+        state = self.leases.get(key)
+        if state is None or lease.seq > state.lease.seq:
+            expires = now - lease.age + self.config.lease_rounds
+            self.leases[key] = LeaseState(lease, now, expires)
+            self.hints.pop(key, None)  # a fresh word from the owner outweighs any hint
+        return self._raise_floor(key, lease.floor)
+
+    def _hint(self, key: DataOwner, now: int) -> list[DataOwner]:
+        """Somebody without the owner's signature says ``key`` is gone.
+
+        The claim alone decides nothing; it makes this holder act on its *own* evidence:
+        the seed goes as soon as this holder, too, has had no new renewal from the owner
+        for ``hint_grace`` rounds (at once if that is already so). A live owner's renewals
+        keep arriving, so a forged claim costs it nothing.
+        """
+        if key not in self.held:
+            return []
+        state = self.leases.get(key)
+        deadline = (now if state is None else state.received_at) + self.config.hint_grace
+        if deadline <= now:
+            return self._expire(key)
+        self.hints[key] = min(self.hints.get(key, deadline), deadline)
+        return []
+
+    def _expire(self, key: DataOwner) -> list[DataOwner]:
+        """Drop ``key`` for want of renewals; remember the last renewal seen."""
+        state = self.leases.pop(key, None)
+        self.hints.pop(key, None)
+        seq = -1 if state is None else state.lease.seq
+        self.expired[key] = max(self.expired.get(key, -1), seq)
+        return [key] if self._drop(key) else []
+
+    def lease_deadline(self, key: DataOwner) -> int | None:
+        """The round at which a held seed is dropped unless renewed (``None``: no lease)."""
+        state = self.leases.get(key)
+        deadline = None if state is None else state.expires
+        hint = self.hints.get(key)
+        if hint is not None:
+            deadline = hint if deadline is None else min(deadline, hint)
+        return deadline
+
+    def expire_leases(self, now: int) -> list[DataOwner]:
+        """Drop every held seed whose lease (or hint's grace) ran out by ``now``.
+
+        The last renewal seen is remembered: only a newer one (the owner is alive after
+        all, e.g. across a healed partition) re-admits the seed; a departed owner signs
+        none, so nothing of it comes back.
+        """
+        self.now = max(self.now, now)
+        dropped: list[DataOwner] = []
+        for key in sorted(self.held):
+            deadline = self.lease_deadline(key)
+            if deadline is not None and now >= deadline:
+                dropped += self._expire(key)
+        return dropped
+
     # ------------------------------------------------------------------ inbound
     def receive(self, message: Message, now: int) -> Reaction:
         """Handle one inbound message; refusals leave the state unchanged."""
+        self.now = max(self.now, now)
         if isinstance(message, SeedMessage):
-            return self._on_seed(message)
+            return self._on_seed(message, now)
         if isinstance(message, LeaveNotice):
-            return self._on_leave(message)
+            return self._on_leave(message, now)
         if isinstance(message, Heartbeat):
             return self._on_heartbeat(message, now)
         raise PeerError(
@@ -667,9 +839,61 @@ class Peer:
                 Refusal.INVALID,
                 f"ttl {message.ttl} outside [0, relay_hops - 1 = {self.config.relay_hops - 1}]",
             )
+        if not self.credentials.verify(rec.owner, rec.signed_payload(), rec.signature):
+            return (
+                Refusal.FORBIDDEN,
+                f"seed {rec.key} version {rec.version} is not signed by its owner, peer "
+                f"{rec.owner} (forged, or altered on the way)",
+            )
+        return self._check_seed_lease(message)
+
+    def _check_lease(self, lease: Lease) -> tuple[Refusal, str] | None:
+        """Refuse a renewal that is malformed or not signed by its owner."""
+        if lease.age < 0 or lease.seq < 0 or lease.floor < 0:
+            return Refusal.INVALID, f"lease of {lease.key} has a negative seq, floor or age"
+        if not self.credentials.verify(lease.owner, lease.signed_payload(), lease.signature):
+            return (
+                Refusal.FORBIDDEN,
+                f"lease renewal of {lease.key} (seq {lease.seq}, floor {lease.floor}) is not "
+                f"signed by its owner, peer {lease.owner}",
+            )
         return None
 
-    def _on_seed(self, message: SeedMessage) -> Reaction:
+    def _check_seed_lease(self, message: SeedMessage) -> tuple[Refusal, str] | None:
+        rec, lease = message.record, message.lease
+        if lease is None:
+            return (
+                Refusal.INVALID,
+                f"seed {rec.key} arrived without a lease renewal; send it with its owner's "
+                "newest Lease",
+            )
+        if lease.key != rec.key:
+            return Refusal.INVALID, f"lease of {lease.key} sent with the seed of {rec.key}"
+        problem = self._check_lease(lease)
+        if problem is not None:
+            return problem
+        if lease.age >= self.config.lease_rounds:
+            return (
+                Refusal.GONE,
+                f"lease of {rec.key} ran out: last renewed {lease.age} rounds ago, the lease "
+                f"is {self.config.lease_rounds} rounds",
+            )
+        seen = self.expired.get(rec.key)
+        if seen is not None and lease.seq <= seen:
+            return (
+                Refusal.GONE,
+                f"lease of {rec.key} expired here at renewal {seen}; only a newer renewal "
+                f"re-admits it (got {lease.seq})",
+            )
+        if rec.version < lease.floor:
+            return (
+                Refusal.STALE,
+                f"version {rec.version} of {rec.key} was revoked by its owner (lowest "
+                f"acceptable: {lease.floor})",
+            )
+        return None
+
+    def _on_seed(self, message: SeedMessage, now: int) -> Reaction:
         problem = self.check_seed(message)
         if problem is not None:
             return Reaction(False, problem[1], code=problem[0])
@@ -695,8 +919,10 @@ class Peer:
                     f"version {rec.version} already held with other content",
                     code=Refusal.STALE,
                 )
+            assert message.lease is not None  # checked
+            dropped = self._renew(message.lease, now)
             if message.ttl <= held.ttl:
-                return Reaction(True, "duplicate")
+                return Reaction(True, "duplicate", dropped=dropped)
             held.ttl = message.ttl  # a shorter path: relay further, model unchanged
             reason = "relay budget raised"
         else:
@@ -708,11 +934,14 @@ class Peer:
             self.floors[rec.key] = max(self.floors.get(rec.key, 0), rec.version)
         if held is None or rec.version != held.record.version:
             self.held[rec.key] = HeldSeed(rec, message.ttl, message.sender)
+        assert message.lease is not None  # checked
+        self.expired.pop(rec.key, None)  # a newer renewal than the one that ran out
+        dropped += self._renew(message.lease, now)
         out: list[Envelope] = []
         if message.ttl > 0:
+            current = self.held[rec.key]
             for dst in sorted(self.neighbors - {message.sender, rec.owner}):
-                out.append(Envelope(dst, SeedMessage(rec, self.peer_id, message.ttl - 1)))
-                self.relayed_to.setdefault(rec.key, set()).add(dst)
+                out.append(self._relayed(rec.key, current, dst))
         return Reaction(True, reason, out, dropped)
 
     def _notice_targets(self, key: DataOwner, ttl: int, skip: int) -> list[int]:
@@ -722,30 +951,56 @@ class Peer:
         targets -= {skip, key[0], self.peer_id}
         return sorted(targets)
 
-    def _on_leave(self, notice: LeaveNotice) -> Reaction:
+    def _check_leave(self, notice: LeaveNotice) -> tuple[Refusal, str] | None:
+        """Refuse a malformed notice, or a graceful leave its owner did not sign."""
+        if notice.ttl < 0 or notice.ttl >= max(self.config.relay_hops, 1):
+            return Refusal.INVALID, f"ttl {notice.ttl} outside [0, relay_hops - 1]"
+        if notice.reason is LeaveReason.GRACEFUL:
+            if notice.vouched_by != notice.peer:
+                return (
+                    Refusal.FORBIDDEN,
+                    f"graceful leave of peer {notice.peer} vouched for by peer "
+                    f"{notice.vouched_by}: only the leaving peer may announce its own leave",
+                )
+            if not self.credentials.verify(notice.peer, notice.signed_payload(), notice.signature):
+                return (
+                    Refusal.FORBIDDEN,
+                    f"graceful leave of {notice.key} is not signed by peer {notice.peer}",
+                )
+        return None
+
+    def _on_leave(self, notice: LeaveNotice, now: int) -> Reaction:
         key = notice.key
         if notice.peer == self.peer_id:
-            if notice.reason is LeaveReason.CRASH and notice.epoch == self.epoch:
-                self.declared_dead = True  # suspected by a neighbour: re-key, see rekey()
+            first_hand = notice.reporter in self.neighbors and notice.vouched_by == notice.reporter
+            if notice.reason is LeaveReason.CRASH and notice.epoch == self.epoch and first_hand:
+                self.declared_dead = True  # a neighbour tombstoned us: re-key, see rekey()
             return Reaction(
                 False, "leave notice about the receiving peer itself", code=Refusal.FORBIDDEN
             )
-        if notice.ttl < 0 or notice.ttl >= max(self.config.relay_hops, 1):
-            return Reaction(
-                False, f"ttl {notice.ttl} outside [0, relay_hops - 1]", code=Refusal.INVALID
-            )
-        if notice.reason is LeaveReason.GRACEFUL and notice.vouched_by != notice.peer:
-            return Reaction(
-                False,
-                f"graceful leave of peer {notice.peer} vouched for by peer {notice.vouched_by}: "
-                "only the leaving peer may announce its own leave",
-                code=Refusal.FORBIDDEN,
-            )
-        if notice.reason is LeaveReason.GRACEFUL and notice.reporter == notice.peer:
+        problem = self._check_leave(notice)
+        if problem is not None:
+            return Reaction(False, problem[1], code=problem[0])
+        graceful = notice.reason is LeaveReason.GRACEFUL
+        if graceful and notice.reporter == notice.peer:
             self.remove_neighbor(notice.peer)
         if key in self.tombstones:
             return Reaction(True, "already tombstoned")
-        dropped = self._tombstone(key)
+        if graceful:
+            self.leave_proofs[key] = notice
+            dropped = self._tombstone(key)
+            reason = "tombstoned"
+        else:
+            # a crash claim is somebody else's word: the seed goes only if no fresh renewal
+            # by its owner arrives within the grace (the owner's lease bounds the rest)
+            if key in self.hints:
+                return Reaction(True, "crash hint already noted")
+            dropped = self._hint(key, now)
+            reason = (
+                "crash hint: dropped, no renewal here either"
+                if dropped
+                else f"crash hint: dropped unless renewed within {self.config.hint_grace} rounds"
+            )
         relayed = dataclasses.replace(
             notice, reporter=self.peer_id, ttl=max(notice.ttl - 1, 0), origin=notice.vouched_by
         )
@@ -753,7 +1008,34 @@ class Peer:
         if self.config.debug_mute_relay:  # negative control: the removal stops here
             targets = []
         out = [Envelope(dst, relayed) for dst in targets]
-        return Reaction(True, "tombstoned", out, dropped)
+        return Reaction(True, reason, out, dropped)
+
+    def _check_beat(self, beat: Heartbeat) -> tuple[Refusal, str] | None:
+        """Refuse a flood, a renewal or a leave proof not signed by its owner."""
+        cap = self.config.max_beat_items
+        for what, items in (
+            ("tombstones", beat.tombstones),
+            ("leases", beat.leases),
+            ("holdings", beat.holding),
+            ("leave proofs", beat.proofs),
+        ):
+            if len(items) > cap:
+                return (
+                    Refusal.INVALID,
+                    f"heartbeat from {beat.sender} carries {len(items)} {what}, more than the "
+                    f"{cap} a peer takes per heartbeat",
+                )
+        for lease in beat.leases:
+            problem = self._check_lease(lease)
+            if problem is not None:
+                return problem
+        for proof in beat.proofs:
+            if proof.reason is not LeaveReason.GRACEFUL:
+                return Refusal.INVALID, f"leave proof for {proof.key} is not a graceful leave"
+            problem = self._check_leave(dataclasses.replace(proof, ttl=0))
+            if problem is not None:
+                return problem
+        return None
 
     def _on_heartbeat(self, beat: Heartbeat, now: int) -> Reaction:
         if beat.sender not in self.neighbors:
@@ -762,19 +1044,31 @@ class Peer:
                 f"heartbeat from {beat.sender}, not a neighbour of {self.peer_id}",
                 code=Refusal.FORBIDDEN,
             )
+        problem = self._check_beat(beat)
+        if problem is not None:
+            return Reaction(False, problem[1], code=problem[0])
         # the receiver's own clock: standalone peers' clocks are not synchronised
         self.last_heard[beat.sender] = now
         self.heard.add(beat.sender)
+        self.neighbor_holding[beat.sender] = beat.holding
         dropped = self._learn_epoch(beat.sender, beat.epoch)
         if self.key in beat.tombstones:
-            # Somebody declared this peer crashed (a false suspicion, e.g. a partition):
-            # the epoch is over for everybody else; the runtime re-keys it (a new epoch).
+            # A neighbour declared this peer crashed (a false suspicion, e.g. a partition):
+            # it tombstoned this epoch; the runtime re-keys it (a new epoch).
             self.declared_dead = True
-        for key in sorted(beat.tombstones - self.tombstones):
+        for proof in beat.proofs:
+            if proof.peer != self.peer_id and proof.key not in self.tombstones:
+                self.leave_proofs[proof.key] = proof
+                dropped += self._tombstone(proof.key)
+        for lease in beat.leases:
+            if lease.owner == self.peer_id or lease.age >= self.config.lease_rounds:
+                continue
+            dropped += self._learn_epoch(lease.owner, lease.epoch)  # owner-signed epoch
+            if lease.key in self.held:
+                dropped += self._renew(lease, now)
+        for key in sorted(beat.tombstones):
             if key[0] != self.peer_id:
-                dropped += self._tombstone(key)
-        for owner, epoch, version in sorted(beat.revoked):
-            dropped += self._raise_floor((owner, epoch), version)
+                dropped += self._hint(key, now)
         return Reaction(True, "alive", [], dropped)
 
     def _raise_floor(self, key: DataOwner, version: int) -> list[DataOwner]:
@@ -789,25 +1083,51 @@ class Peer:
 
     # ------------------------------------------------------------------ outbound
     def heartbeats(self, now: int) -> list[Envelope]:
-        """A heartbeat (with tombstones) for every neighbour."""
+        """A heartbeat for every neighbour: leases, holdings and news about its holdings.
+
+        Each neighbour gets the own renewal and those of relayable held seeds, what this
+        peer holds, and — for the seeds that neighbour said it holds — the owner-signed
+        leave notices this peer has (acted on) and the removals it made without one
+        (hints); a neighbour this peer tombstoned is told so, so it can re-key.
+        """
+        self.now = max(self.now, now)
         muted = self.config.debug_mute_relay
-        beat = Heartbeat(
-            self.peer_id,
-            self.epoch,
-            now,
-            frozenset() if muted else frozenset(self.tombstones),
-            frozenset(
-                [(k[0], k[1], v) for k, v in self.floors.items()]
-                + ([(self.peer_id, self.epoch, self.own_floor)] if self.own_floor else [])
-            ),
-        )
-        return [Envelope(dst, beat) for dst in sorted(self.neighbors)]
+        relayed = [
+            lease
+            for key, held in sorted(self.held.items())
+            if held.ttl > 0 and (lease := self._relay_lease(key)) is not None
+        ]
+        holding = frozenset((k[0], k[1], h.record.version) for k, h in self.held.items())
+        removed = self.tombstones | set(self.expired)
+        own = self.own_lease(now)
+        out: list[Envelope] = []
+        for dst in sorted(self.neighbors):
+            theirs = {(o, e) for o, e, _ in self.neighbor_holding.get(dst, frozenset())}
+            mine = (dst, self.known_epochs.get(dst, -1))
+            proofs = tuple(self.leave_proofs[k] for k in sorted(theirs) if k in self.leave_proofs)
+            hints = {k for k in theirs if k in removed and k not in self.leave_proofs}
+            if mine in self.tombstones:
+                hints.add(mine)
+            beat = Heartbeat(
+                self.peer_id,
+                self.epoch,
+                now,
+                frozenset() if muted else frozenset(hints),
+                (own, *[lease for lease in relayed if lease.owner != dst]),
+                holding,
+                () if muted else proofs,
+            )
+            out.append(Envelope(dst, beat))
+        return out
 
     def leave_notices(self) -> list[Envelope]:
         """The graceful goodbye: a signed-by-self leave notice to every neighbour."""
         ttl = max(self.config.relay_hops - 1, 0)
         notice = LeaveNotice(
             self.peer_id, self.epoch, LeaveReason.GRACEFUL, self.peer_id, ttl, origin=self.peer_id
+        )
+        notice = dataclasses.replace(
+            notice, signature=self.credentials.sign(notice.signed_payload())
         )
         return [Envelope(dst, notice) for dst in sorted(self.neighbors)]
 

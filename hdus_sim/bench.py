@@ -207,7 +207,14 @@ def _sisa_at(
         local_a, global_a = survivor_accuracy(sim.world, after, survivors)
         out.append(
             EventOutcome(
-                event, local_b, local_a, global_b, global_a, wall, 0, "EXACT",
+                event,
+                local_b,
+                local_a,
+                global_b,
+                global_a,
+                wall,
+                0,
+                "EXACT",
                 notes="every holder drops the shard",
             )
         )
@@ -253,9 +260,7 @@ def _run_hdus(scenario: Scenario, with_sisa: bool) -> _HdusCapture:
             online.append(frozenset((p, sim.epochs[p]) for p in now_online))
             on = set(now_online)
             edges.append(
-                frozenset(
-                    (min(a, b), max(a, b)) for a, b in sim.graph.edges if a in on and b in on
-                )
+                frozenset((min(a, b), max(a, b)) for a, b in sim.graph.edges if a in on and b in on)
             )
             # SISA re-shares a peer's main with every other online peer whenever it changes
             for row in (m for m in sim.metrics if m["round"] == r):
@@ -306,9 +311,7 @@ def _hdus_results(
         oracle.run()
         oracle_rows = _rows_at(oracle, done, survivors)
         ref = oracle.predictions()
-        oracle_ok = set(ref) == set(final) and all(
-            np.array_equal(final[p], ref[p]) for p in final
-        )
+        oracle_ok = set(ref) == set(final) and all(np.array_equal(final[p], ref[p]) for p in final)
         verdict = "EXACT" if oracle_ok else "FAILED (oracle predictions differ)"
         note = (
             f"latency {dep.done_round - dep.round} round(s)"
@@ -320,7 +323,14 @@ def _hdus_results(
         ola, oga = _spread(oracle_rows, "local_ensemble")
         retrain.append(
             EventOutcome(
-                event, lb, ola, gb, oga, oracle_wall, oracle_cost, "EXACT",
+                event,
+                lb,
+                ola,
+                gb,
+                oga,
+                oracle_wall,
+                oracle_cost,
+                "EXACT",
                 notes="re-run the scenario to this round without the departed data",
             )
         )
@@ -357,8 +367,14 @@ def _hdus_results(
         )
     if "local_only" in methods:
         out.append(
-            MethodResult("local-only", f"own main model per device ({devices})", local, 0, 0.0,
-                         notes="no collaboration: the floor")
+            MethodResult(
+                "local-only",
+                f"own main model per device ({devices})",
+                local,
+                0,
+                0.0,
+                notes="no collaboration: the floor",
+            )
         )
     if "sisa" in methods:
         out.append(

@@ -223,11 +223,22 @@ class SeedModelSpec(BaseModel):
 
 
 class ExchangeSpec(BaseModel):
-    """Seed exchange: hops a seed travels; rounds of silence before a crash is declared."""
+    """Seed exchange: hops a seed travels; rounds of silence before a crash is declared.
+
+    ``lease``: rounds a holder keeps a seed after its owner's last renewal reached it (the
+    bound on forgetting a departed device, detected or not); ``0`` means the default
+    ``heartbeat_timeout + relay_hops + 1``.
+    """
 
     model_config = _STRICT
     relay_hops: PosInt = 1
     heartbeat_timeout: PosInt = 2
+    lease: NonNegInt = 0
+
+    @property
+    def lease_rounds(self) -> int:
+        """The lease in rounds (the default when ``lease`` is 0)."""
+        return self.lease or self.heartbeat_timeout + self.relay_hops + 1
 
 
 class WireSpec(BaseModel):
@@ -532,7 +543,10 @@ class Scenario(BaseModel):
         """Rounds without training after the last scripted round, so removals can complete."""
         if self.settle_rounds is not None:
             return self.settle_rounds
-        return self.exchange.heartbeat_timeout + self.exchange.relay_hops + 1
+        return max(
+            self.exchange.heartbeat_timeout + self.exchange.relay_hops + 1,
+            self.exchange.lease_rounds,
+        )
 
 
 _HINTS = {

@@ -127,7 +127,13 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
         peer.config = dataclasses.replace(peer.config, suspect_unheard=False)
         return peer
 
-    runtime = InProcessRuntime(make_peer, world.global_x, world.global_y, transport=transport)
+    runtime = InProcessRuntime(
+        make_peer,
+        world.global_x,
+        world.global_y,
+        transport=transport,
+        credentials=None if keyring is None else keyring.credentials,
+    )
     transport.handler = runtime
     transport.online = runtime.online
     runtime.spawn(PeerSpec(config.peer_id, config.epoch, config.device))
@@ -154,7 +160,7 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
             runtime.train_round(tick)
             if tick % config.reannounce_ticks == 0:
                 with runtime.lock:
-                    envelopes = peer.announce_seed()
+                    envelopes = peer.announce_seed(tick)
                 transport.deliver(runtime, config.peer_id, envelopes, tick)
             runtime.send_heartbeats(tick)
             detections = runtime.detect(tick)
@@ -176,7 +182,12 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
                             "held": sorted(f"{k[0]}:{k[1]}" for k in peer.held),
                             "tombstones": sorted(f"{k[0]}:{k[1]}" for k in peer.tombstones),
                             "neighbors": sorted(peer.neighbors),
-                            "detections": [f"{k[0]}:{k[1]}" for _, k in detections],
+                            "detections": [
+                                f"{k[0]}:{k[1]}" for _, k, cause in detections if cause == "crash"
+                            ],
+                            "lease_expired": [
+                                f"{k[0]}:{k[1]}" for _, k, cause in detections if cause == "lease"
+                            ],
                             "seed_version": peer.own_seed.version if peer.own_seed else None,
                         },
                     )

@@ -62,6 +62,10 @@ class EventVerdict:
     certificate: str | None = None
     certificate_ok: bool | None = None
     seed_lost_by: list[int] = field(default_factory=list)
+    #: rounds within which every holder had to drop the seed (its lease), and whether some
+    #: holder kept it longer (or still holds it, past the bound, at the end of the run)
+    forget_bound_rounds: int | None = None
+    held_past_bound: bool = False
 
     @property
     def verdict(self) -> str:
@@ -70,7 +74,12 @@ class EventVerdict:
         ``EXACT``: lineage clean and oracle identical; ``CERTIFIED``: lineage clean and the
         removal certificate within its budget (attack evidence is never called deleted).
         """
-        if not self.lineage_ok or self.oracle_ok is False or self.certificate_ok is False:
+        if (
+            not self.lineage_ok
+            or self.oracle_ok is False
+            or self.certificate_ok is False
+            or self.held_past_bound
+        ):
             return "FAIL"
         if self.certificate and self.certificate.startswith("certified"):
             return self.certificate.upper()
@@ -85,6 +94,13 @@ class EventVerdict:
             )
         if self.certificate_ok is False:
             parts.append(f"certificate {self.certificate} exceeded its budget")
+        if self.held_past_bound:
+            took = self.removal_latency_rounds
+            parts.append(
+                f"the seed of ({self.peer}, {self.epoch}) was "
+                + ("still held" if took is None else f"held for {took} rounds")
+                + f", past its lease bound of {self.forget_bound_rounds} rounds"
+            )
         if self.oracle_ok is False:
             parts.append(
                 f"predictions of peer(s) {self.oracle_differs_for} differ from the "
@@ -296,6 +312,17 @@ def _verify_point_deletion(
     return verdict
 
 
+def _past_bound(dep: dict[str, Any], last_round: int) -> bool:
+    """Whether a departure's seed was held longer than its lease bound allows."""
+    bound = dep.get("bound_rounds")
+    if bound is None:
+        return False
+    took = dep.get("latency_rounds")
+    if took is None:
+        return last_round - int(dep["round"]) > int(bound)
+    return int(took) > int(bound)
+
+
 def verify_run(
     run_dir: str | Path,
     *,
@@ -375,7 +402,9 @@ def verify_run(
             still_held_by=held_by,
             oracle_ok=None,
             removal_latency_rounds=dep.get("latency_rounds"),
+            forget_bound_rounds=dep.get("bound_rounds"),
         )
+        verdict.held_past_bound = _past_bound(dep, run["summary"].get("rounds_run", 0) - 1)
         if combined_ok:
             verdict.oracle_ok, verdict.oracle_max_abs_diff = True, 0.0
         elif oracle:

@@ -127,6 +127,7 @@ class World:
             combine=CombineMode(s.peers.combine),
             relay_hops=s.exchange.relay_hops,
             heartbeat_timeout=s.exchange.heartbeat_timeout,
+            lease=s.exchange.lease_rounds,
             withhold_epochs=spec.withhold_epochs,
             debug_keep_dropped_seeds=spec.keep_dropped_seeds,
             debug_mute_relay=spec.peer_id in s.debug.mute_relays,

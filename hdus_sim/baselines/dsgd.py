@@ -134,7 +134,14 @@ def run_dsgd(
         local_a, global_a = survivor_accuracy(world, state.predictors(), survivors)
         outcomes.append(
             EventOutcome(
-                event, local_b, local_a, global_b, global_a, wall, fresh_cost, "EXACT",
+                event,
+                local_b,
+                local_a,
+                global_b,
+                global_a,
+                wall,
+                fresh_cost,
+                "EXACT",
                 notes="retrain from scratch",
             )
         )

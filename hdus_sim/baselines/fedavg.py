@@ -147,7 +147,14 @@ def run_fedavg_baselines(
         local_a, global_a = survivor_accuracy(world, shared, survivors)
         exact.append(
             EventOutcome(
-                event, local_b, local_a, global_b, global_a, wall, cost, "EXACT",
+                event,
+                local_b,
+                local_a,
+                global_b,
+                global_a,
+                wall,
+                cost,
+                "EXACT",
                 notes=(
                     f"a Flower simulation from the initial weights without the departed data; "
                     f"its rounds took {rounds_s:.2f} s, the rest is Ray/Flower start and stop"

@@ -76,7 +76,14 @@ def run_pooled(
         local_a, global_a = survivor_accuracy(world, dict.fromkeys(survivors, model), survivors)
         outcomes.append(
             EventOutcome(
-                event, local_b, local_a, global_b, global_a, wall, cost, "EXACT",
+                event,
+                local_b,
+                local_a,
+                global_b,
+                global_a,
+                wall,
+                cost,
+                "EXACT",
                 notes="retrain from scratch on the pool",
             )
         )

@@ -37,7 +37,7 @@ class DataOwner(_message.Message):
     def __init__(self, peer: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class SeedHeader(_message.Message):
-    __slots__ = ("owner", "epoch", "version", "arch", "lineage", "deletions", "digest", "sender", "ttl", "total_bytes", "n_tensors", "dst")
+    __slots__ = ("owner", "epoch", "version", "arch", "lineage", "deletions", "digest", "sender", "ttl", "total_bytes", "n_tensors", "dst", "signature", "lease")
     OWNER_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,8 @@ class SeedHeader(_message.Message):
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     N_TENSORS_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
     owner: int
     epoch: int
     version: int
@@ -62,7 +64,35 @@ class SeedHeader(_message.Message):
     total_bytes: int
     n_tensors: int
     dst: int
-    def __init__(self, owner: _Optional[int] = ..., epoch: _Optional[int] = ..., version: _Optional[int] = ..., arch: _Optional[str] = ..., lineage: _Optional[_Iterable[_Union[DataOwner, _Mapping]]] = ..., deletions: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., sender: _Optional[int] = ..., ttl: _Optional[int] = ..., total_bytes: _Optional[int] = ..., n_tensors: _Optional[int] = ..., dst: _Optional[int] = ...) -> None: ...
+    signature: bytes
+    lease: Lease
+    def __init__(self, owner: _Optional[int] = ..., epoch: _Optional[int] = ..., version: _Optional[int] = ..., arch: _Optional[str] = ..., lineage: _Optional[_Iterable[_Union[DataOwner, _Mapping]]] = ..., deletions: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., sender: _Optional[int] = ..., ttl: _Optional[int] = ..., total_bytes: _Optional[int] = ..., n_tensors: _Optional[int] = ..., dst: _Optional[int] = ..., signature: _Optional[bytes] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
+
+class Lease(_message.Message):
+    __slots__ = ("owner", "epoch", "seq", "floor", "signature", "age")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    FLOOR_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    AGE_FIELD_NUMBER: _ClassVar[int]
+    owner: int
+    epoch: int
+    seq: int
+    floor: int
+    signature: bytes
+    age: int
+    def __init__(self, owner: _Optional[int] = ..., epoch: _Optional[int] = ..., seq: _Optional[int] = ..., floor: _Optional[int] = ..., signature: _Optional[bytes] = ..., age: _Optional[int] = ...) -> None: ...
+
+class SeedVersion(_message.Message):
+    __slots__ = ("peer", "epoch", "version")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    peer: int
+    epoch: int
+    version: int
+    def __init__(self, peer: _Optional[int] = ..., epoch: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class TensorChunk(_message.Message):
     __slots__ = ("index", "name", "dtype", "shape", "offset", "data", "last")
@@ -125,30 +155,24 @@ class JoinNotice(_message.Message):
     def __init__(self, peer: _Optional[int] = ..., epoch: _Optional[int] = ..., device: _Optional[str] = ..., address: _Optional[str] = ..., dst: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("sender", "epoch", "round", "tombstones", "dst", "revoked")
+    __slots__ = ("sender", "epoch", "round", "tombstones", "dst", "leases", "holding", "proofs")
     SENDER_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     TOMBSTONES_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
-    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    LEASES_FIELD_NUMBER: _ClassVar[int]
+    HOLDING_FIELD_NUMBER: _ClassVar[int]
+    PROOFS_FIELD_NUMBER: _ClassVar[int]
     sender: int
     epoch: int
     round: int
     tombstones: _containers.RepeatedCompositeFieldContainer[DataOwner]
     dst: int
-    revoked: _containers.RepeatedCompositeFieldContainer[SeedFloor]
-    def __init__(self, sender: _Optional[int] = ..., epoch: _Optional[int] = ..., round: _Optional[int] = ..., tombstones: _Optional[_Iterable[_Union[DataOwner, _Mapping]]] = ..., dst: _Optional[int] = ..., revoked: _Optional[_Iterable[_Union[SeedFloor, _Mapping]]] = ...) -> None: ...
-
-class SeedFloor(_message.Message):
-    __slots__ = ("peer", "epoch", "min_version")
-    PEER_FIELD_NUMBER: _ClassVar[int]
-    EPOCH_FIELD_NUMBER: _ClassVar[int]
-    MIN_VERSION_FIELD_NUMBER: _ClassVar[int]
-    peer: int
-    epoch: int
-    min_version: int
-    def __init__(self, peer: _Optional[int] = ..., epoch: _Optional[int] = ..., min_version: _Optional[int] = ...) -> None: ...
+    leases: _containers.RepeatedCompositeFieldContainer[Lease]
+    holding: _containers.RepeatedCompositeFieldContainer[SeedVersion]
+    proofs: _containers.RepeatedCompositeFieldContainer[LeaveNotice]
+    def __init__(self, sender: _Optional[int] = ..., epoch: _Optional[int] = ..., round: _Optional[int] = ..., tombstones: _Optional[_Iterable[_Union[DataOwner, _Mapping]]] = ..., dst: _Optional[int] = ..., leases: _Optional[_Iterable[_Union[Lease, _Mapping]]] = ..., holding: _Optional[_Iterable[_Union[SeedVersion, _Mapping]]] = ..., proofs: _Optional[_Iterable[_Union[LeaveNotice, _Mapping]]] = ...) -> None: ...
 
 class DeletionRequest(_message.Message):
     __slots__ = ("request_id", "peer", "epoch", "sample_ids", "requester", "signature", "dst")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from clients.credentials import UNCHECKED, Credentials
 from clients.ensemble import combine
 from clients.messages import DataOwner, Heartbeat, SeedMessage
 from clients.peer import Envelope, Message, Peer, PeerSeeds, Reaction
@@ -45,6 +46,8 @@ class InProcessRuntime:
         The global test set (also the probe set for the oracle).
     on_drop
         Called whenever a holder drops a seed (for removal latency).
+    credentials
+        Gives each peer its signing credentials (default: no-op signatures).
     """
 
     def __init__(
@@ -54,8 +57,10 @@ class InProcessRuntime:
         global_y: torch.Tensor,
         on_drop: DropListener | None = None,
         transport: Transport | None = None,
+        credentials: Callable[[int], Credentials] | None = None,
     ) -> None:
         self.factory = factory
+        self.credentials = credentials
         self.transport: Transport = transport if transport is not None else LocalTransport()
         # Peers are touched by the caller's thread and, over gRPC, by server threads
         # delivering messages: every access to peer state holds this lock, and nothing
@@ -97,6 +102,7 @@ class InProcessRuntime:
         if spec.peer_id in self.peers:
             raise RunError(f"peer {spec.peer_id} is already online")
         peer = self.factory(spec)
+        peer.credentials = UNCHECKED if self.credentials is None else self.credentials(spec.peer_id)
         with self.lock:
             self.peers[spec.peer_id] = peer
 
@@ -255,10 +261,13 @@ class InProcessRuntime:
             **what,
         )
 
-    def _report_drops(self, holder: int, dropped: list[DataOwner], now: int) -> None:
+    def _report_drops(
+        self, holder: int, dropped: list[DataOwner], now: int, cause: str | None = None
+    ) -> None:
         if self.audit is not None:
+            extra = {} if cause is None else {"cause": cause}
             for key in dropped:
-                self.audit.record(holder, now, "drop", owner=key[0], epoch=key[1])
+                self.audit.record(holder, now, "drop", owner=key[0], epoch=key[1], **extra)
         if self.on_drop is not None:
             for key in dropped:
                 self.on_drop(holder, key, now)
@@ -272,7 +281,7 @@ class InProcessRuntime:
                 peer = self.peers[pid]
                 if not peer.train_round():
                     continue
-                announcements = peer.announce_seed()
+                announcements = peer.announce_seed(now)
                 if self.audit is not None and peer.own_seed is not None:
                     self.audit.record(
                         pid,
@@ -301,22 +310,30 @@ class InProcessRuntime:
                 beats = self.peers[pid].heartbeats(now)
             self._deliver(pid, beats, now)
 
-    def detect(self, now: int) -> list[tuple[int, DataOwner]]:
-        """Let each peer declare silent neighbours crashed; returns ``(detector, owner)`` pairs."""
-        detections: list[tuple[int, DataOwner]] = []
+    def detect(self, now: int) -> list[tuple[int, DataOwner, str]]:
+        """Crash detection and lease expiry at every peer.
+
+        Returns ``(holder, owner, cause)`` triples: ``cause`` is ``"crash"`` when the holder
+        declared a silent neighbour crashed, ``"lease"`` when a held seed's lease (or a
+        hint's grace) ran out and the holder dropped it.
+        """
+        found: list[tuple[int, DataOwner, str]] = []
         for pid in self.online():
             with self.lock:
                 peer = self.peers.get(pid)
                 if peer is None:
                     continue
                 crashed, out, dropped = peer.detect_crashes(now)
-                detections += [(pid, key) for key in crashed]
-                self._report_drops(pid, dropped, now)
+                found += [(pid, key, "crash") for key in crashed]
+                self._report_drops(pid, dropped, now, "crash")
+                expired = peer.expire_leases(now)
+                found += [(pid, key, "lease") for key in expired]
+                self._report_drops(pid, expired, now, "lease")
             self._deliver(pid, out, now)
-        return detections
+        return found
 
-    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner]]:
-        """Exchange heartbeats, then detect crashes; returns ``(detector, crashed owner)`` pairs."""
+    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner, str]]:
+        """Exchange heartbeats, then detect crashes and expire leases (see :meth:`detect`)."""
         self.send_heartbeats(now)
         return self.detect(now)
 
@@ -327,7 +344,7 @@ class InProcessRuntime:
         with self.lock:
             peer = self.peer(peer_id)
             receipt = peer.delete_points(ids, request_id)
-            announcements = peer.announce_seed() if receipt["new_seed_version"] else []
+            announcements = peer.announce_seed(now) if receipt["new_seed_version"] else []
             if self.audit is not None:
                 self.audit.record(
                     peer_id,

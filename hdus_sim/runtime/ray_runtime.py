@@ -111,6 +111,7 @@ class HostActor:
             self.world.global_y,
             on_drop=lambda holder, key, now: self.drops.append((holder, key, now)),
             transport=self.transport,
+            credentials=None if keyring is None else keyring.credentials,
         )
         self.transport.handler = self.runtime
         self.restored = self._restore()
@@ -203,8 +204,8 @@ class HostActor:
         """Heartbeats from the peers here."""
         self.runtime.send_heartbeats(now)
 
-    def detect(self, now: int) -> list[tuple[int, DataOwner]]:
-        """Crash detection by the peers here."""
+    def detect(self, now: int) -> list[tuple[int, DataOwner, str]]:
+        """Crash detection and lease expiry by the peers here."""
         return self.runtime.detect(now)
 
     def evaluate(self, now: int) -> list[dict[str, Any]]:
@@ -483,8 +484,8 @@ class RayRuntime:
         self.barrier()
         return changed
 
-    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner]]:
-        """Heartbeats everywhere, then crash detection everywhere."""
+    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner, str]]:
+        """Heartbeats everywhere, then crash detection and lease expiry everywhere."""
         self._tick(now)
         self._all("send_heartbeats", now)
         self.barrier()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from clients.peer import Envelope, Message, Reaction
 
@@ -27,7 +27,13 @@ class Handler(Protocol):
 
 
 class Transport(Protocol):
-    """Delivers messages; ``deliver`` returns once nothing is in flight."""
+    """Delivers messages; ``deliver`` returns once nothing is in flight.
+
+    ``keyring`` holds the Ed25519 keys peers sign with (a ``hdus_sim.wire.security.KeyRing``),
+    or ``None`` when signatures are off.
+    """
+
+    keyring: Any
 
     def deliver(self, handler: Handler, src: int, envelopes: list[Envelope], now: int) -> None:
         """Send ``envelopes`` from ``src`` and everything they cause, until quiescent."""
@@ -45,6 +51,9 @@ class LocalTransport:
         Applied to each message before delivery, e.g. a protobuf round trip
         (``hdus_sim.wire.serde.roundtrip``) to prove records survive the wire encoding.
     """
+
+    #: in memory nobody forges anything: owner signatures are no-ops
+    keyring: Any = None
 
     def __init__(self, codec: Callable[[Message], Message] | None = None) -> None:
         self.codec = codec

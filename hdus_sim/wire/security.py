@@ -60,6 +60,7 @@ __all__ = [
     "PEER_URI_PREFIX",
     "HostIdentity",
     "KeyRing",
+    "PeerCredentials",
     "SecurityError",
     "TestPki",
     "channel_credentials",
@@ -813,3 +814,53 @@ class KeyRing:
 
     def __repr__(self) -> str:
         return f"KeyRing(public={sorted(self._public)}, private={sorted(self._private)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # raw key bytes: checkpoints of peers (which hold their credentials) pickle
+        return {
+            "public": dict(self._public),
+            "private": {p: k.private_bytes_raw() for p, k in self._private.items()},
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._public = dict(state["public"])
+        self._private = {
+            p: Ed25519PrivateKey.from_private_bytes(raw) for p, raw in state["private"].items()
+        }
+
+    def credentials(self, peer_id: int) -> PeerCredentials:
+        """Credentials for peer ``peer_id``: it signs as itself and checks everyone.
+
+        Raises
+        ------
+        SecurityError
+            If this ring does not hold ``peer_id``'s private key.
+        """
+        if not self.can_sign(peer_id):
+            raise SecurityError(
+                f"cannot sign as peer {peer_id}: this key ring holds private keys only for "
+                f"peers {sorted(self._private)}"
+            )
+        return PeerCredentials(self, peer_id)
+
+
+class PeerCredentials:
+    """One peer's :class:`clients.credentials.Credentials` backed by a :class:`KeyRing`.
+
+    It signs only as ``peer_id`` (the peer logic never asks for another name) and verifies
+    any peer's Ed25519 signature against the ring's public keys.
+    """
+
+    checked = True
+
+    def __init__(self, ring: KeyRing, peer_id: int) -> None:
+        self.ring = ring
+        self.peer_id = peer_id
+
+    def sign(self, payload: bytes) -> bytes:
+        """Sign ``payload`` as this peer (64 bytes)."""
+        return self.ring.sign(self.peer_id, payload)
+
+    def verify(self, peer_id: int, payload: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is ``peer_id``'s over ``payload`` (never raises)."""
+        return self.ring.verify(peer_id, payload, signature)

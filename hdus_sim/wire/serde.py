@@ -59,6 +59,7 @@ from clients.messages import (
     DeletionRequest,
     Heartbeat,
     JoinNotice,
+    Lease,
     LeaveNotice,
     LeaveReason,
     SeedMessage,
@@ -133,6 +134,8 @@ PROTO_KINDS: Final[dict[str, type[Message]]] = {
     "LeaveNotice": pb.LeaveNotice,
     "JoinNotice": pb.JoinNotice,
     "Heartbeat": pb.Heartbeat,
+    "Lease": pb.Lease,
+    "SeedVersion": pb.SeedVersion,
     "DeletionRequest": pb.DeletionRequest,
     "DeletionReceipt": pb.DeletionReceipt,
     "Ack": pb.Ack,
@@ -297,7 +300,34 @@ def _seed_header(msg: SeedMessage, dst: int, total: int, n_tensors: int) -> pb.S
             total_bytes=total,
             n_tensors=_nonneg("SeedRecord.tensors (count)", n_tensors, bits=32),
             dst=_nonneg("dst", dst),
+            signature=rec.signature,
+            lease=None if msg.lease is None else lease_to_proto(msg.lease, "SeedMessage.lease"),
         )
+
+
+def lease_to_proto(lease: Lease, field: str = "Lease") -> pb.Lease:
+    """Encode a lease renewal; negative numbers raise :class:`WireError` naming ``field``."""
+    with _building(field):
+        return pb.Lease(
+            owner=_nonneg(f"{field}.owner", lease.owner),
+            epoch=_nonneg(f"{field}.epoch", lease.epoch),
+            seq=_nonneg(f"{field}.seq", lease.seq),
+            floor=_nonneg(f"{field}.floor", lease.floor),
+            signature=lease.signature,
+            age=_nonneg(f"{field}.age", lease.age),
+        )
+
+
+def lease_from_proto(p: pb.Lease, field: str = "Lease") -> Lease:
+    """Decode a lease renewal; negative numbers raise :class:`WireError` naming ``field``."""
+    return Lease(
+        owner=_nonneg(f"{field}.owner", p.owner),
+        epoch=_nonneg(f"{field}.epoch", p.epoch),
+        seq=_nonneg(f"{field}.seq", p.seq),
+        floor=_nonneg(f"{field}.floor", p.floor),
+        signature=p.signature,
+        age=_nonneg(f"{field}.age", p.age),
+    )
 
 
 def _chunk_stream(
@@ -597,8 +627,10 @@ def seed_from_chunks(
         lineage=lineage,
         deletions=tuple(h.deletions),
         digest=h.digest,
+        signature=h.signature,
     )
-    return dst, SeedMessage(record=record, sender=h.sender, ttl=h.ttl)
+    lease = lease_from_proto(h.lease, "SeedHeader.lease") if h.HasField("lease") else None
+    return dst, SeedMessage(record=record, sender=h.sender, ttl=h.ttl, lease=lease)
 
 
 # ---------------------------------------------------------------------------- small records
@@ -680,14 +712,15 @@ def join_from_proto(p: pb.JoinNotice) -> tuple[int, JoinNotice]:
 
 
 def heartbeat_to_proto(h: Heartbeat, dst: int) -> pb.Heartbeat:
-    """Encode a heartbeat for peer ``dst``; tombstones are sent sorted (deterministic bytes).
+    """Encode a heartbeat for peer ``dst``; sets are sent sorted (deterministic bytes).
 
     Raises
     ------
     WireError
-        ``INVALID_ARGUMENT`` for negative sender/epoch/round/dst or tombstone entries.
+        ``INVALID_ARGUMENT`` for negative sender/epoch/round/dst or negative entries.
     """
     tombstones = _owners("Heartbeat.tombstones", h.tombstones)
+    holding = sorted(h.holding)
     with _building("Heartbeat"):
         return pb.Heartbeat(
             sender=_nonneg("Heartbeat.sender", h.sender),
@@ -695,14 +728,16 @@ def heartbeat_to_proto(h: Heartbeat, dst: int) -> pb.Heartbeat:
             round=_nonneg("Heartbeat.round", h.round),
             tombstones=[pb.DataOwner(peer=p, epoch=e) for p, e in tombstones],
             dst=_nonneg("dst", dst),
-            revoked=[
-                pb.SeedFloor(
-                    peer=_nonneg("Heartbeat.revoked.peer", p),
-                    epoch=_nonneg("Heartbeat.revoked.epoch", e),
-                    min_version=_nonneg("Heartbeat.revoked.min_version", v),
+            leases=[lease_to_proto(x, f"Heartbeat.leases[{i}]") for i, x in enumerate(h.leases)],
+            holding=[
+                pb.SeedVersion(
+                    peer=_nonneg(f"Heartbeat.holding[{i}].peer", p),
+                    epoch=_nonneg(f"Heartbeat.holding[{i}].epoch", e),
+                    version=_nonneg(f"Heartbeat.holding[{i}].version", v),
                 )
-                for p, e, v in sorted(h.revoked)
+                for i, (p, e, v) in enumerate(holding)
             ],
+            proofs=[leave_to_proto(n, 0) for n in h.proofs],
         )
 
 
@@ -713,14 +748,16 @@ def heartbeat_from_proto(p: pb.Heartbeat) -> tuple[int, Heartbeat]:
         epoch=_nonneg("Heartbeat.epoch", p.epoch),
         round=_nonneg("Heartbeat.round", p.round),
         tombstones=_owners_from_proto("Heartbeat.tombstones", p.tombstones),
-        revoked=frozenset(
+        leases=tuple(lease_from_proto(x, f"Heartbeat.leases[{i}]") for i, x in enumerate(p.leases)),
+        holding=frozenset(
             (
-                _nonneg("Heartbeat.revoked.peer", r.peer),
-                _nonneg("Heartbeat.revoked.epoch", r.epoch),
-                _nonneg("Heartbeat.revoked.min_version", r.min_version),
+                _nonneg(f"Heartbeat.holding[{i}].peer", r.peer),
+                _nonneg(f"Heartbeat.holding[{i}].epoch", r.epoch),
+                _nonneg(f"Heartbeat.holding[{i}].version", r.version),
             )
-            for r in p.revoked
+            for i, r in enumerate(p.holding)
         ),
+        proofs=tuple(leave_from_proto(n)[1] for n in p.proofs),
     )
     return _nonneg("Heartbeat.dst", p.dst), beat
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from clients.datasets import load_digits
-from clients.messages import Heartbeat, LeaveNotice, LeaveReason, SeedMessage, content_hash
+from clients.messages import Heartbeat, SeedMessage, content_hash
 from clients.partition import split_federated
 from clients.peer import Peer, PeerConfig, PeerSeeds
 from clients.training import DistillConfig, TrainConfig, logits_of
@@ -75,6 +75,12 @@ def test_training_is_deterministic(split) -> None:
     assert not a.train_round()  # budget of one round spent
 
 
+def seed_msg(owner: Peer, sender: int | None = None, ttl: int = 0, now: int = 0, record=None):
+    """The owner's seed (or ``record``) as sent by ``sender``, with the owner's lease at ``now``."""
+    rec = owner.own_seed if record is None else record
+    return SeedMessage(rec, owner.peer_id if sender is None else sender, ttl, owner.own_lease(now))
+
+
 def link(a: Peer, b: Peer) -> None:
     out_a, out_b = a.add_neighbor(b.peer_id, 0), b.add_neighbor(a.peer_id, 0)
     for env in out_a:
@@ -88,7 +94,7 @@ def test_exchange_then_leave_drops_and_tombstones(trained) -> None:
     link(a, b)
     assert (1, 0) in a.held and (0, 0) in b.held
     assert a.lineage() == {(0, 0), (1, 0)}
-    late_seed = SeedMessage(b.own_seed, 1, 0)
+    late_seed = seed_msg(b)
     for env in b.leave_notices():
         reaction = a.receive(env.message, 1)
         assert reaction.accepted and reaction.dropped == [(1, 0)]
@@ -109,13 +115,25 @@ def test_old_epoch_and_heartbeat_tombstones(split, trained) -> None:
     # a heartbeat showing peer 2 at epoch 1 retires epoch 0 for good
     reaction = a.receive(Heartbeat(2, 1, 1), 1)
     assert reaction.dropped == [(2, 0)] and (2, 0) in a.tombstones
-    # tombstones carried by a heartbeat are adopted (anti-entropy)
+    # a tombstone carried by a heartbeat is a hint (anti-entropy without the owner's
+    # word): the seed goes after the grace unless its owner renews it meanwhile
     c = make_peer(split, 0, distill_steps=10)
     c.add_neighbor(3, 0)
     c.add_neighbor(2, 0)
-    assert c.receive(SeedMessage(b.own_seed, 2, 0), 0).accepted
-    c.receive(Heartbeat(3, 0, 1, frozenset({(2, 0)})), 1)
-    assert (2, 0) in c.tombstones and (2, 0) not in c.held
+    assert c.receive(seed_msg(b), 0).accepted
+    assert c.receive(Heartbeat(3, 0, 1, frozenset({(2, 0)})), 1).accepted
+    # last renewal received at round 0: dropped once it has been silent for the grace
+    assert (2, 0) in c.held and c.lease_deadline((2, 0)) == c.config.hint_grace
+    assert c.expire_leases(c.config.hint_grace) == [(2, 0)]
+    assert (2, 0) not in c.held and (2, 0) not in c.tombstones and c.expired[(2, 0)] == 0
+    # an owner-signed leave carried as a proof is acted on at once
+    d = make_peer(split, 1, distill_steps=10)
+    d.add_neighbor(3, 0)
+    d.add_neighbor(2, 0)
+    assert d.receive(seed_msg(b), 0).accepted
+    goodbye = b.leave_notices()[0].message
+    assert d.receive(Heartbeat(3, 0, 1, proofs=(goodbye,)), 1).dropped == [(2, 0)]
+    assert (2, 0) in d.tombstones
 
 
 def _with_tensors(rec, tensors):
@@ -132,17 +150,20 @@ def test_bad_seeds_are_refused_with_reasons(trained) -> None:
     )
     shape = tuple((n, t[:1]) if i == 0 else (n, t) for i, (n, t) in enumerate(good.tensors))
     f64 = tuple((n, t.astype(np.float64)) for n, t in good.tensors)
+
+    def msg(record, sender=1, ttl=0):
+        return seed_msg(b, sender, ttl, record=record)
+
     cases = {
-        "not a neighbour": SeedMessage(good, 9, 0),
-        "content hash": SeedMessage(dataclasses.replace(good, digest="0" * 64), 1, 0),
-        "NaN": SeedMessage(_with_tensors(good, nan), 1, 0),
-        "shapes": SeedMessage(_with_tensors(good, shape), 1, 0),
-        "dtype": SeedMessage(_with_tensors(good, f64), 1, 0),
-        "architecture": SeedMessage(dataclasses.replace(good, arch="resnet"), 1, 0),
-        "ttl": SeedMessage(good, 1, 5),
-        "lineage": SeedMessage(
-            dataclasses.replace(good, lineage=frozenset({(1, 0), (3, 0)})), 1, 0
-        ),
+        "not a neighbour": msg(good, 9),
+        "content hash": msg(dataclasses.replace(good, digest="0" * 64)),
+        "NaN": msg(_with_tensors(good, nan)),
+        "shapes": msg(_with_tensors(good, shape)),
+        "dtype": msg(_with_tensors(good, f64)),
+        "architecture": msg(dataclasses.replace(good, arch="resnet")),
+        "ttl": msg(good, 1, 5),
+        "lineage": msg(dataclasses.replace(good, lineage=frozenset({(1, 0), (3, 0)}))),
+        "lease": SeedMessage(good, 1, 0),
     }
     assert names
     for expected, msg in cases.items():
@@ -156,12 +177,12 @@ def test_bad_seeds_are_refused_with_reasons(trained) -> None:
 def test_newer_version_replaces_older_and_old_is_refused(trained) -> None:
     a, b = trained[0], trained[1]
     a.add_neighbor(1, 0)
-    a.receive(SeedMessage(b.own_seed, 1, 0), 0)
+    a.receive(seed_msg(b), 0)
     v1 = b.own_seed
     v2 = b.distil_seed()
-    assert a.receive(SeedMessage(v2, 1, 0), 1).reason == "replaced older version"
+    assert a.receive(seed_msg(b, now=1), 1).reason == "replaced older version"
     assert a.held[(1, 0)].record.version == v2.version
-    stale = a.receive(SeedMessage(v1, 1, 0), 2)
+    stale = a.receive(seed_msg(b, now=2, record=v1), 2)
     assert not stale.accepted and "older" in stale.reason
     assert a.held[(1, 0)].record.digest == v2.digest
 
@@ -216,7 +237,7 @@ def test_broken_removal_hook_keeps_seed(split) -> None:
     a.train_round()
     b.train_round()
     link(a, b)
-    a.receive(LeaveNotice(1, 0, LeaveReason.GRACEFUL, 1, 0), 1)
+    a.receive(b.leave_notices()[0].message, 1)
     assert (1, 0) in a.held and (1, 0) in a.tombstones  # the negative control really misbehaves
 
 

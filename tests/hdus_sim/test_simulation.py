@@ -110,20 +110,36 @@ def test_combined_oracle_passes_clean_runs_and_falls_back_to_name_the_culprit(
     assert not broken.passed and leave.oracle_differs_for == [2]
 
 
-def test_negative_control_relay_that_forgets_to_forward_the_removal(
+def test_relay_that_forgets_to_forward_the_removal_is_caught_by_the_lease(
     tiny: dict, tmp_path: Path
 ) -> None:
     # ring 0-1-2-3-4-5 with 2 hops: peer 1's seed reaches 3 through relay 2. 3's only
     # neighbours (2, and 4 on the other side of the ring) neither relay the leave notice
-    # nor gossip the tombstone, so the removal never reaches 3
+    # nor pass on removal news, so no notice ever reaches 3
     tiny["exchange"]["relay_hops"] = 2
     tiny["debug"] = {"mute_relays": [2, 4]}
     tiny["events"] = [{"at": 2, "kind": "leave", "peer": 1}]
     tiny["dynamics"] = {"repair": "none"}
-    Simulation.from_dict(tiny).run().write(tmp_path)
-    report = verify_run(tmp_path)
+    # negative control: with a lease longer than the run, the removal really never arrives
+    long_lease = {**tiny, "exchange": {**tiny["exchange"], "lease": 100}, "settle_rounds": 4}
+    Simulation.from_dict(long_lease).run().write(tmp_path / "long")
+    report = verify_run(tmp_path / "long")
     leave = report.events[0]
     assert not report.passed and leave.still_held_by == [3] and leave.oracle_differs_for == [3]
+    # with the default lease, 3 forgets when peer 1's renewals stop, within the bound
+    sim = Simulation.from_dict(tiny).run()
+    sim.write(tmp_path / "lease")
+    dep = sim.summary()["departures"][0]
+    lease = sim.scenario.exchange.lease_rounds
+    assert dep["lease_drops"] == [3] and dep["within_bound"] and dep["latency_rounds"] <= lease
+    expired = [e for e in sim.events if e["kind"] == "lease_expired" and e["departed"]]
+    assert [(e["holder"], e["peer"]) for e in expired] == [(3, 1)]
+    # live seeds whose only renewal path ran through peer 1 (0 and 2 were two hops apart)
+    # are no longer vouched for either: their holders let them go, as the oracle does
+    live = {(e["holder"], e["peer"]) for e in sim.events if e["kind"] == "lease_expired"}
+    assert live - {(3, 1)} == {(0, 2), (2, 0)}
+    report = verify_run(tmp_path / "lease")
+    assert report.passed and report.events[0].verdict == "EXACT"
 
 
 def test_negative_control_noop_unlearning_fails_the_oracle(tiny: dict, tmp_path: Path) -> None:

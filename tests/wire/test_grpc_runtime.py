@@ -141,7 +141,8 @@ def _retensor(msg: SeedMessage, fn) -> SeedMessage:
 def hostile_calls(live: Simulation, n: int, seed: int = 0) -> Iterator[tuple[str, str, Any]]:
     """Yield (kind, method, request-or-iterator) for ``n`` hostile messages to peer 0."""
     rng = np.random.default_rng(seed)
-    good = SeedMessage(live.peer(1).own_seed, 1, 0)
+    owner = live.peer(1)
+    good = SeedMessage(owner.own_seed, 1, 0, owner.own_lease())
     keyring = live.runtime.transport.keyring
     kinds = [
         "random_bytes",
@@ -158,6 +159,9 @@ def hostile_calls(live: Simulation, n: int, seed: int = 0) -> Iterator[tuple[str
         "bad_digest",
         "wrong_dtype",
         "reordered_chunks",
+        "forged_seed",
+        "forged_lease",
+        "tombstone_flood",
     ]
     for i in range(n):
         kind = kinds[i % len(kinds)]
@@ -202,8 +206,30 @@ def hostile_calls(live: Simulation, n: int, seed: int = 0) -> Iterator[tuple[str
             )
             yield kind, "NotifyLeave", serde.leave_to_proto(notice, 0)
         elif kind == "old_version":
-            old = dataclasses.replace(good, record=dataclasses.replace(good.record, version=0))
-            yield kind, "PushSeed", _seed_chunks(old)
+            # a genuine, owner-signed older version (a replay): stale, not forged
+            rec = dataclasses.replace(good.record, version=0)
+            rec = dataclasses.replace(rec, signature=keyring.sign(1, rec.signed_payload()))
+            yield kind, "PushSeed", _seed_chunks(dataclasses.replace(good, record=rec))
+        elif kind == "forged_seed":
+            # peer 1's seed in a future epoch and a higher version, not signed by peer 1
+            rec = dataclasses.replace(good.record, epoch=5, version=99, lineage=frozenset({(1, 5)}))
+            rec = dataclasses.replace(rec, signature=rng.bytes(64))
+            lease = dataclasses.replace(good.lease, epoch=5)
+            yield kind, "PushSeed", _seed_chunks(SeedMessage(rec, 1, 0, lease))
+        elif kind == "forged_lease":
+            forged = pb.Lease(owner=2, epoch=0, seq=10**6, floor=50, signature=rng.bytes(64))
+            yield (
+                kind,
+                "SendHeartbeat",
+                pb.Heartbeat(sender=1, epoch=0, round=2, dst=0, leases=[forged]),
+            )
+        elif kind == "tombstone_flood":
+            many = [pb.DataOwner(peer=1000 + j, epoch=0) for j in range(5000)]
+            yield (
+                kind,
+                "SendHeartbeat",
+                pb.Heartbeat(sender=1, epoch=0, round=2, dst=0, tombstones=many),
+            )
         elif kind == "not_neighbour":
             third = SeedMessage(live.peer(3).own_seed, 3, 0)
             yield kind, "PushSeed", _seed_chunks(third)
@@ -271,6 +297,9 @@ def test_fuzz_thousand_hostile_messages(live: Simulation) -> None:
         "bad_digest": "DATA_LOSS",
         "wrong_dtype": "INVALID_ARGUMENT",
         "reordered_chunks": "INVALID_ARGUMENT",
+        "forged_seed": "PERMISSION_DENIED",
+        "forged_lease": "PERMISSION_DENIED",
+        "tombstone_flood": "INVALID_ARGUMENT",
     }
     for kind, code in expected.items():
         got = {c for (k, c) in codes if k == kind}
