@@ -121,6 +121,10 @@ class PeerConfig:
     #: most entries of each kind (tombstones, leases, holdings, proofs) one heartbeat may
     #: carry; more is refused as a flood
     max_beat_items: int = 4096
+    #: every peer's ``now`` is the same round clock (simulations): a renewal's age is then
+    #: at least ``now - seq`` whatever a relay claims, so holding a renewal back and
+    #: passing it on later buys nothing. Standalone devices (own clocks) trust relays' ages.
+    shared_clock: bool = True
     withhold_epochs: frozenset[int] = frozenset()
     #: point-level deletion inside the peer: None (a plain main model, deletion retrains it
     #: from scratch) or a kind of :func:`clients.unlearning.build_unlearnable`
@@ -153,8 +157,12 @@ class PeerConfig:
 
     @property
     def hint_grace(self) -> int:
-        """Rounds a hinted removal waits for a fresh renewal before it drops the seed."""
-        return self.heartbeat_timeout
+        """Rounds without a new renewal after which a hinted removal drops the seed.
+
+        One round more than a neighbour's crash detection waits: a relayed renewal arrives
+        a round late, and one lost relay message must not let a hint through.
+        """
+        return self.heartbeat_timeout + 1
 
 
 class Refusal(StrEnum):
@@ -723,12 +731,20 @@ class Peer:
             dropped += self._tombstone(key)
         return dropped
 
+    def _age(self, lease: Lease, now: int) -> int:
+        """Rounds since ``lease`` was signed, as far as this peer can tell."""
+        if self.config.shared_clock:
+            return max(lease.age, now - lease.seq)
+        return lease.age
+
     def _renew(self, lease: Lease, now: int) -> list[DataOwner]:
         """Take a (checked) renewal of a held seed's lease; returns seeds a floor revoked."""
         key = lease.key
         state = self.leases.get(key)
         if state is None or lease.seq > state.lease.seq:
-            expires = now - lease.age + self.config.lease_rounds
+            age = self._age(lease, now)
+            lease = dataclasses.replace(lease, age=age)
+            expires = now - age + self.config.lease_rounds
             self.leases[key] = LeaseState(lease, now, expires)
             self.hints.pop(key, None)  # a fresh word from the owner outweighs any hint
         return self._raise_floor(key, lease.floor)
@@ -872,10 +888,11 @@ class Peer:
         problem = self._check_lease(lease)
         if problem is not None:
             return problem
-        if lease.age >= self.config.lease_rounds:
+        age = self._age(lease, self.now)
+        if age >= self.config.lease_rounds:
             return (
                 Refusal.GONE,
-                f"lease of {rec.key} ran out: last renewed {lease.age} rounds ago, the lease "
+                f"lease of {rec.key} ran out: last renewed {age} rounds ago, the lease "
                 f"is {self.config.lease_rounds} rounds",
             )
         seen = self.expired.get(rec.key)
@@ -978,6 +995,16 @@ class Peer:
             return Reaction(
                 False, "leave notice about the receiving peer itself", code=Refusal.FORBIDDEN
             )
+        held = self.held.get(key)
+        if notice.reporter not in self.neighbors and (
+            held is None or held.received_from != notice.reporter
+        ):
+            return Reaction(
+                False,
+                f"leave notice about {key} from peer {notice.reporter}, which is neither a "
+                f"neighbour of peer {self.peer_id} nor the peer its seed came from",
+                code=Refusal.FORBIDDEN,
+            )
         problem = self._check_leave(notice)
         if problem is not None:
             return Reaction(False, problem[1], code=problem[0])
@@ -1061,7 +1088,7 @@ class Peer:
                 self.leave_proofs[proof.key] = proof
                 dropped += self._tombstone(proof.key)
         for lease in beat.leases:
-            if lease.owner == self.peer_id or lease.age >= self.config.lease_rounds:
+            if lease.owner == self.peer_id or self._age(lease, now) >= self.config.lease_rounds:
                 continue
             dropped += self._learn_epoch(lease.owner, lease.epoch)  # owner-signed epoch
             if lease.key in self.held:

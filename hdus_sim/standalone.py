@@ -124,7 +124,7 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
     def make_peer(spec: PeerSpec) -> Any:
         peer = world.make_peer(spec)
         # a device may start later than its neighbours: only suspect peers once heard
-        peer.config = dataclasses.replace(peer.config, suspect_unheard=False)
+        peer.config = dataclasses.replace(peer.config, suspect_unheard=False, shared_clock=False)
         return peer
 
     runtime = InProcessRuntime(

@@ -222,10 +222,17 @@ class InProcessRuntime:
         reaction = receiver.receive(message, now)
         if not reaction.accepted:
             self.stats.refused[str(reaction.code)] += 1
-        if self.audit is not None and not isinstance(message, Heartbeat):
+        if self.audit is not None and (not isinstance(message, Heartbeat) or not reaction.accepted):
+            # every seed and notice, and every refused heartbeat (a flood, a forged lease)
             self._audit_message(dst, message, reaction, now)
         self._report_drops(dst, reaction.dropped, now)
         return reaction
+
+    def note_refusal(self, dst: int, message: Message, reason: str, now: int) -> None:
+        """Audit a message the transport refused before the peer saw it (bad signature)."""
+        if self.audit is not None and dst in self.peers:
+            self.stats.refused["forbidden"] += 1
+            self._audit_message(dst, message, Reaction(False, reason), now)
 
     def _deliver(self, src: int, envelopes: list[Envelope], now: int) -> None:
         self.transport.deliver(self, src, envelopes, now)
@@ -241,6 +248,9 @@ class InProcessRuntime:
                 "version": rec.version,
                 "digest": rec.digest,
             }
+            src = message.sender
+        elif isinstance(message, Heartbeat):
+            what = {"message": "heartbeat", "owner": message.sender, "epoch": message.epoch}
             src = message.sender
         else:
             what = {

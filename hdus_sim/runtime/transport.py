@@ -25,6 +25,9 @@ class Handler(Protocol):
     def count_sent(self, src: int, message: Message) -> None:
         """Account one message sent by ``src``."""
 
+    def note_refusal(self, dst: int, message: Message, reason: str, now: int) -> None:
+        """Record a message the transport refused at its boundary (e.g. a bad signature)."""
+
 
 class Transport(Protocol):
     """Delivers messages; ``deliver`` returns once nothing is in flight.

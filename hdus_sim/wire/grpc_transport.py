@@ -192,12 +192,13 @@ class _Host:
         if keys is not None and not keys.verify(
             notice.vouched_by, notice.signed_payload(), notice.signature
         ):
-            self._abort(
-                context,
-                grpc.StatusCode.PERMISSION_DENIED,
+            why = (
                 f"leave notice for peer {notice.peer} is not signed by peer {notice.vouched_by}, "
-                "who vouches for it",
+                "who vouches for it"
             )
+            with self.transport.lock:
+                self.transport.handler_or_fail().note_refusal(dst, notice, why, self.transport.now)
+            self._abort(context, grpc.StatusCode.PERMISSION_DENIED, why)
         return self._handle(context, dst, notice)
 
     def SendHeartbeat(self, request: Any, context: grpc.ServicerContext) -> Any:
