@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,6 +127,8 @@ def run(
             "round",
             "holders",
             "removed after (rounds)",
+            "lease bound",
+            "by lease",
             "wall (ms)",
         ):
             dep.add_column(col, justify="right")
@@ -141,11 +144,14 @@ def run(
                         d["round"],
                         len(d["holders_at_start"]),
                         d["latency_rounds"],
+                        d.get("bound_rounds"),
+                        len(d.get("lease_drops") or []),
                         ms,
                     )
                 )
             )
         console.print(dep)
+        console.print(_forgetting_line(summary))
     console.print(
         f"wall time {summary['wall_s']:.1f} s; results in [bold]{path}[/] "
         f"(summary.json, metrics.jsonl, events.jsonl, predictions.npz, accuracy.png); "
@@ -379,6 +385,9 @@ def verify(
             e.explain(),
         )
     console.print(table)
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    if summary.get("forgetting"):
+        console.print(_forgetting_line(summary))
     if not report.events:
         console.print("no departure in this run: nothing to verify")
     if report.passed:
@@ -392,6 +401,19 @@ def verify(
                 f"[red]FAIL[/] {e.kind} of peer {e.peer} (epoch {e.epoch}): {e.explain()}"
             )
         raise typer.Exit(1)
+
+
+def _forgetting_line(summary: dict[str, Any]) -> str:
+    """Time-to-forget over the run next to the lease bound, in one line."""
+    f = summary.get("forgetting") or {}
+    past = f.get("past_bound") or []
+    verdict = "[green]every departure within it[/]" if not past else f"[red]{len(past)} past it[/]"
+    return (
+        f"time-to-forget: median {_fmt(f.get('median_rounds'))}, worst "
+        f"{_fmt(f.get('worst_rounds'))} rounds; lease bound {_fmt(f.get('lease_rounds'))} "
+        f"rounds, {verdict}; {f.get('by_lease', 0)} departure(s) forgotten by lease expiry "
+        f"somewhere; signatures: {str(summary.get('signatures', '?')).split(':')[0]}"
+    )
 
 
 @app.command()

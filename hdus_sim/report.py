@@ -840,6 +840,8 @@ def _departures_table(data: RunData) -> _Table:
                 str(len(d.get("holders_at_start") or [])),
                 _fmt(d.get("detection_rounds")),
                 _fmt(d.get("latency_rounds")),
+                _fmt(d.get("bound_rounds")),
+                str(len(d.get("lease_drops") or [])),
                 _DASH if math.isnan(lat_s) else f"{lat_s * 1000:.3f}",
                 _fmt(d.get("pending") or None),
             ]
@@ -853,6 +855,8 @@ def _departures_table(data: RunData) -> _Table:
             "holders",
             "detected after (rounds)",
             "removed after (rounds)",
+            "lease bound (rounds)",
+            "holders that let it expire",
             "wall (ms)",
             "still held by",
         ],
@@ -977,9 +981,10 @@ _CAPTIONS = {
         "and the event log; departed peers grey and unlinked; colours: device class."
     ),
     "latency": (
-        "Leave-removal latency: from the departure to the moment the last holder dropped "
+        "Time-to-forget: from the departure to the moment the last holder dropped "
         "the departed seed, in rounds and in wall milliseconds (a crash includes its "
-        "detection time)."
+        "detection time); no holder may keep it longer than the lease bound, which "
+        "holds even when nobody detects a crash or a notice is lost."
     ),
     "traffic": "Messages and bytes sent per round by all peers.",
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.messages import Heartbeat
+from clients.messages import Heartbeat, Lease, LeaveNotice, LeaveReason
 from hdus_sim import Simulation, verify_run
 from hdus_sim.wire.serde import roundtrip
 
@@ -81,5 +81,10 @@ def test_deletion_over_grpc_with_duplicates_and_reordering(tiny: dict, tmp_path:
 
 
 def test_revocations_travel_in_heartbeats() -> None:
-    beat = Heartbeat(1, 0, 3, frozenset({(2, 0)}), frozenset({(4, 1, 3)}))
+    # a revocation floor is the owner's word: it rides in the owner's signed lease renewal
+    floor = Lease(4, 1, seq=3, floor=3, signature=b"s" * 64, age=1)
+    goodbye = LeaveNotice(5, 0, LeaveReason.GRACEFUL, 5, 0, signature=b"g" * 64, origin=5)
+    beat = Heartbeat(
+        1, 0, 3, frozenset({(2, 0)}), (floor,), frozenset({(4, 1, 2), (5, 0, 1)}), (goodbye,)
+    )
     assert roundtrip(beat) == beat
