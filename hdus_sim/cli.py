@@ -177,6 +177,10 @@ def _run(
     ) as bar:
         task = bar.add_task(f"{sc.name}: building", total=sc.rounds + sc.effective_settle_rounds)
         sim.build()
+        if sc.runtime.kind == "ray":
+            from hdus_sim.runtime.ray_runtime import RAY_CLUSTER
+
+            err_console.print(f"[dim]ray: {RAY_CLUSTER.get('note')}[/]", soft_wrap=True)
         bar.update(task, description=f"{sc.name}: rounds", completed=sim.engine.now)
         sim.progress = lambda done, total: bar.update(task, completed=done)
         sim.run()
@@ -253,6 +257,10 @@ def sweep(
         key, values = item.split("=", 1)
         axes[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
     rows = run_sweep(load_scenario(scenario), axes, out, parallel=parallel, address=address)
+    if parallel == "ray":
+        from hdus_sim.runtime.ray_runtime import RAY_CLUSTER
+
+        err_console.print(f"[dim]ray: {RAY_CLUSTER.get('note')}[/]", soft_wrap=True)
     table = Table(title=f"sweep of {scenario} ({len(rows)} runs)")
     for col in rows[0]:
         table.add_column(col, justify="right")
