@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hdus_sim.errors import VerificationError
+from hdus_sim.rundir import atomic_open, atomic_write
 
 __all__ = [
     "AuditProblem",
@@ -59,6 +60,12 @@ def _chained(chain: list[dict[str, Any]], peer: int, now: int, kind: str, data: 
     return rec
 
 
+def _write_chain(path: Path, chain: list[dict[str, Any]]) -> None:
+    with atomic_open(path, text=True) as fh:
+        for rec in chain:
+            fh.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
+
+
 @dataclass
 class AuditTrail:
     """In-memory chains, one per peer, written to ``DIR/audit/`` at the end of a run."""
@@ -76,14 +83,12 @@ class AuditTrail:
         out.mkdir(parents=True, exist_ok=True)
         heads = {}
         for peer, chain in sorted(self.chains.items()):
-            with (out / f"peer{peer}.jsonl").open("w") as fh:
-                for rec in chain:
-                    fh.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
+            _write_chain(out / f"peer{peer}.jsonl", chain)
             heads[str(peer)] = {
                 "length": len(chain),
                 "head": chain[-1]["hash"] if chain else GENESIS,
             }
-        (out / "heads.json").write_text(json.dumps(heads, indent=1, sort_keys=True))
+        atomic_write(out / "heads.json", json.dumps(heads, indent=1, sort_keys=True))
         return out
 
 
@@ -220,14 +225,12 @@ def append_records(
         out.append(rec)
         new.setdefault(peer, []).append(rec)
     folder = run / "audit"
-    for peer, recs in sorted(new.items()):
-        with (folder / f"peer{peer}.jsonl").open("a") as fh:
-            for rec in recs:
-                fh.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
+    for peer in sorted(new):  # the whole chain, atomically: never half a record
+        _write_chain(folder / f"peer{peer}.jsonl", chains[peer])
     heads = json.loads((folder / "heads.json").read_text())
     for peer in new:
         heads[str(peer)] = {"length": len(chains[peer]), "head": chains[peer][-1]["hash"]}
-    (folder / "heads.json").write_text(json.dumps(heads, indent=1, sort_keys=True))
+    atomic_write(folder / "heads.json", json.dumps(heads, indent=1, sort_keys=True))
     return out
 
 
@@ -388,7 +391,7 @@ def write_receipts(run_dir: str | Path, verify: dict[str, Any]) -> list[dict[str
     else:
         note = "this run has no audit log (Ray runtime): verdicts are in this file only"
     payload = {"passed": verify.get("passed"), "note": note, "receipts": rows}
-    (run / "receipts.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    atomic_write(run / "receipts.json", json.dumps(payload, indent=2, default=str) + "\n")
     return rows
 
 

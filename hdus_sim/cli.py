@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,9 +15,10 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from clients.errors import ClientsError
-from hdus_sim.errors import HdusError
+from hdus_sim.errors import DiskFullError, HdusError, RunError
 from topologies.errors import TopologyError
 
 app = typer.Typer(
@@ -40,6 +44,18 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _owning(run_dir: Path) -> Iterator[None]:
+    """Hold an existing run folder's lock while a command writes into it."""
+    if not run_dir.is_dir():  # the command itself says what is missing
+        yield
+        return
+    from hdus_sim.rundir import RunLock
+
+    with RunLock(run_dir):
+        yield
+
+
 def _fmt(x: Any) -> str:
     if x is None:
         return "-"
@@ -61,6 +77,12 @@ def run(
     resume: Annotated[
         Path | None, typer.Option(help="Continue the killed run in this directory.")
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Delete an earlier run's files in --out first (else refused)."
+        ),
+    ] = False,
     checkpoint_every: Annotated[
         int, typer.Option(help="Rounds between checkpoints (in-process runs).")
     ] = 1,
@@ -68,28 +90,81 @@ def run(
     """Run SCENARIO and write metrics, events, predictions and a plot to --out.
 
     In-process runs keep a journal and checkpoints in --out; ``--resume DIR`` continues a
-    run that was killed, with the same result as an uninterrupted run.
+    run that was killed (or stopped by a full disk), with the same result as an
+    uninterrupted run. A folder is owned by one command at a time, and one that holds an
+    earlier run's results is refused unless ``--overwrite`` is given.
     """
-    from hdus_sim.outputs import prepare_dir, write_run
+    from hdus_sim.rundir import RunLock
+
+    if resume is not None and overwrite:
+        raise typer.BadParameter("--resume continues a run, --overwrite replaces it: give one")
+    folder = resume if resume is not None else out
+    if resume is not None and not resume.is_dir():
+        raise RunError(f"no run folder {resume} to resume; pass the --out of a killed run")
+    lock = RunLock(folder).acquire()
+    try:
+        if lock.took_over is not None:
+            err_console.print(f"[dim]{lock.describe_takeover()}[/]", soft_wrap=True)
+        _run(scenario, folder, set_, quiet, resume is not None, overwrite, checkpoint_every)
+    except DiskFullError as exc:
+        hint = (
+            f"free some space, then continue with: hdus-sim run --resume {folder}"
+            if (folder / "checkpoint.pkl").is_file()
+            else f"free some space, then run it again with --out {folder} --overwrite"
+        )
+        raise DiskFullError(f"{exc}; {hint}") from exc
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        from hdus_sim.rundir import disk_full
+
+        raise disk_full(exc.filename or folder, exc) from exc
+    finally:
+        lock.release()
+
+
+def _run(
+    scenario: Path | None,
+    out: Path,
+    set_: list[str],
+    quiet: bool,
+    resume: bool,
+    overwrite: bool,
+    checkpoint_every: int,
+) -> None:
+    from hdus_sim.journal import is_finished
+    from hdus_sim.outputs import write_run
+    from hdus_sim.rundir import atomic_write, clear_run, used_files
     from hdus_sim.scenario import load_scenario, scenario_to_dict, with_overrides
     from hdus_sim.simulation import Simulation
 
-    if resume is not None:
-        sim = Simulation.resume(resume)
+    if resume:
+        sim = Simulation.resume(out)
         sc = sim.scenario
-        out = resume
     else:
         if scenario is None:
             raise typer.BadParameter("give a SCENARIO file, or --resume DIR")
         sc = load_scenario(scenario)
         if set_:
             sc = with_overrides(sc, _parse_sets(set_))
+        earlier = used_files(out)
+        if earlier and not overwrite:
+            files = ", ".join(earlier[:4]) + (", ..." if len(earlier) > 4 else "")
+            if is_finished(out) or "verify.json" in earlier:
+                what, fix = "a finished run", ""
+            elif "checkpoint.pkl" in earlier:
+                what, fix = "an unfinished run", f"--resume {out} to continue it, "
+            else:
+                what, fix = "an earlier run's files", ""
+            raise RunError(
+                f"{out} holds {what} ({files}); pass --overwrite to replace it, {fix}"
+                "or choose another --out"
+            )
+        clear_run(out)
         sim = Simulation(sc)
         if sc.runtime.kind == "inprocess":
-            for stale in ("journal.jsonl", "checkpoint.pkl"):
-                (prepare_dir(out) / stale).unlink(missing_ok=True)
-            (out / "scenario.yaml").write_text(
-                yaml.safe_dump(scenario_to_dict(sc), sort_keys=False)
+            atomic_write(
+                out / "scenario.yaml", yaml.safe_dump(scenario_to_dict(sc), sort_keys=False)
             )
             sim.enable_journal(out, checkpoint_every)
     with Progress(
@@ -103,10 +178,16 @@ def run(
     ) as bar:
         task = bar.add_task(f"{sc.name}: building", total=sc.rounds + sc.effective_settle_rounds)
         sim.build()
+        if sc.runtime.kind == "ray":
+            from hdus_sim.runtime.ray_runtime import RAY_CLUSTER
+
+            err_console.print(f"[dim]ray: {RAY_CLUSTER.get('note')}[/]", soft_wrap=True)
         bar.update(task, description=f"{sc.name}: rounds", completed=sim.engine.now)
         sim.progress = lambda done, total: bar.update(task, completed=done)
         sim.run()
     path = write_run(sim, out)
+    if sim.journal is not None:
+        sim.journal.finish(sim.engine.now)
     summary = sim.summary()
     table = Table(
         title=f"{sc.name}: mean accuracy over {len(summary['online_at_end'])} surviving peers"
@@ -182,6 +263,10 @@ def sweep(
         key, values = item.split("=", 1)
         axes[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
     rows = run_sweep(load_scenario(scenario), axes, out, parallel=parallel, address=address)
+    if parallel == "ray":
+        from hdus_sim.runtime.ray_runtime import RAY_CLUSTER
+
+        err_console.print(f"[dim]ray: {RAY_CLUSTER.get('note')}[/]", soft_wrap=True)
     table = Table(title=f"sweep of {scenario} ({len(rows)} runs)")
     for col in rows[0]:
         table.add_column(col, justify="right")
@@ -343,16 +428,17 @@ def verify(
         attack = AttackConfig(shadows=shadows, variance=variance)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    report = verify_run(
-        run_dir,
-        oracle=oracle,
-        oracle_runtime=oracle_runtime,
-        oracle_mode=oracle_mode,
-        mia=mia,
-        backdoor=backdoor,
-        attack=attack,
-        progress=lambda msg: console.print(f"[dim]{msg}"),
-    )
+    with _owning(run_dir):
+        report = verify_run(
+            run_dir,
+            oracle=oracle,
+            oracle_runtime=oracle_runtime,
+            oracle_mode=oracle_mode,
+            mia=mia,
+            backdoor=backdoor,
+            attack=attack,
+            progress=lambda msg: console.print(f"[dim]{msg}"),
+        )
     for b in report.backdoor:
         console.print(
             f"backdoor of peer {b['peer']} (target {b['target']}): attack success on the "
@@ -426,7 +512,8 @@ def report(
     """Write DIR/report.md and a self-contained DIR/report.html with plots."""
     from hdus_sim.report import write_report
 
-    paths = write_report(run_dir, graph_rounds=rounds or None)
+    with _owning(run_dir):
+        paths = write_report(run_dir, graph_rounds=rounds or None)
     console.print(f"wrote {paths.html} and {paths.markdown} ({len(paths.plots)} plots)")
 
 
@@ -589,12 +676,17 @@ def peer_serve(
 
 
 def main() -> None:
-    """Entry point: run the CLI, turning user errors into a clear message and exit code 2."""
+    """Entry point: run the CLI, turning user errors into one clear line and an exit code.
+
+    Exit 2 for what the user can fix in the command or the files, 1 for a state of the
+    machine (a run folder owned by another command, a full disk); see hdus_sim.errors.
+    """
     try:
         app()
     except USER_ERRORS as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        sys.exit(2)
+        # one line, however long (no wrapping), and the message is never read as markup
+        err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 2))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,28 @@
-"""The platform's exception tree: every user-causable error names the problem and the fix."""
+"""The platform's exception tree: every user-causable error names the problem and the fix.
+
+The command line prints the message on one line and exits with the error's ``exit_code``:
+2 for what the user can fix in the command or the files (the default), 1 for a state of
+the machine (a folder owned by another run, a full disk).
+"""
 
 from __future__ import annotations
 
-__all__ = ["HdusError", "RunError", "ScenarioError", "VerificationError"]
+from pathlib import Path
+
+__all__ = [
+    "DiskFullError",
+    "HdusError",
+    "RunDirBusyError",
+    "RunError",
+    "ScenarioError",
+    "VerificationError",
+]
 
 
 class HdusError(Exception):
     """Root of every error raised by ``hdus_sim``."""
+
+    exit_code: int = 2
 
 
 class ScenarioError(HdusError, ValueError):
@@ -15,6 +31,19 @@ class ScenarioError(HdusError, ValueError):
 
 class RunError(HdusError):
     """A run cannot proceed (bad output directory, event that no longer applies, ...)."""
+
+
+class RunDirBusyError(RunError):
+    """The run folder is owned by another live hdus-sim process."""
+
+    exit_code = 1
+
+
+class DiskFullError(RunError):
+    """A write ran out of space; the message names the file and the space left."""
+
+    exit_code = 1
+    path: Path | None = None
 
 
 class VerificationError(HdusError):

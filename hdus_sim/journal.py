@@ -7,10 +7,18 @@ While a run writes to ``DIR``, every applied event and every finished round is a
 remaining rounds: every random stream is derived from (scenario seed, peer, epoch,
 purpose), so the result equals an uninterrupted run with the same seed. Supported for the
 ``inprocess`` runtime (sockets and Ray actors cannot be pickled).
+
+A write that fails (a full disk) leaves the journal whole: a record is one ``write`` of a
+whole line, and a failed one is cut off again, so the file never holds a torn line for
+later records to follow (a torn tail from a kill is cut off when the journal is opened).
+The checkpoint is replaced atomically, so the last complete one survives. Once the run's
+results are written, ``finished`` is recorded, and ``--resume`` refuses such a run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import pickle
@@ -18,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from hdus_sim.errors import RunError
+from hdus_sim.rundir import atomic_open, disk_full
 
-__all__ = ["Journal", "load_checkpoint"]
+__all__ = ["Journal", "is_finished", "load_checkpoint"]
 
 CHECKPOINT = "checkpoint.pkl"
 JOURNAL = "journal.jsonl"
@@ -35,13 +44,43 @@ class Journal:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_every = checkpoint_every
         self.path = self.dir / JOURNAL
+        self._cut_torn_tail()
+
+    def _cut_torn_tail(self) -> None:
+        """Drop a last line without its newline (a process killed mid-write)."""
+        if not self.path.is_file():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+                os.fsync(fh.fileno())
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record and force it to disk."""
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(record, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Append one record and force it to disk; on failure the file is as it was."""
+        line = memoryview((json.dumps(record, default=str) + "\n").encode())
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise self._error(exc) from exc
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                while line:
+                    line = line[os.write(fd, line) :]
+                os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # no partial record left behind
+                    os.fsync(fd)
+                raise self._error(exc) from exc
+        finally:
+            os.close(fd)
+
+    def _error(self, exc: OSError) -> Exception:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return disk_full(self.path, exc)
+        return exc
 
     def records(self) -> list[dict[str, Any]]:
         """Every record written so far (a torn last line from a kill is ignored)."""
@@ -57,13 +96,25 @@ class Journal:
 
     def checkpoint(self, state: Any, now: int) -> None:
         """Pickle ``state`` to ``checkpoint.pkl`` atomically (write, fsync, rename)."""
-        tmp = self.dir / (CHECKPOINT + ".tmp")
-        with tmp.open("wb") as fh:
+        with atomic_open(self.dir / CHECKPOINT) as fh:
             pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.dir / CHECKPOINT)
         self.append({"type": "checkpoint", "round": now})
+
+    def finish(self, now: int) -> None:
+        """Record that the run finished and its results are written."""
+        self.append({"type": "finished", "round": now})
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    """Whether the journal in ``run_dir`` records a finished run."""
+    path = Path(run_dir) / JOURNAL
+    if not path.is_file():
+        return False
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            if json.loads(line).get("type") == "finished":
+                return True
+    return False
 
 
 def load_checkpoint(run_dir: str | Path) -> Any:

@@ -12,6 +12,9 @@ A run directory holds everything ``hdus-sim verify`` needs to re-check the run:
 ``predictions.npz`` each surviving peer's final ensemble scores on the probe set
 ``accuracy.png``    mean accuracy over rounds, events marked
 =================== ==========================================================
+
+Every file is written atomically (:func:`hdus_sim.rundir.atomic_open`): a reader, or a
+run killed or out of space half-way, sees a file's old version or its whole new one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import yaml
 
 from hdus_sim.errors import RunError, VerificationError
+from hdus_sim.rundir import atomic_open, atomic_write
 
 __all__ = ["RUN_FILES", "read_run", "write_json", "write_jsonl", "write_run"]
 
@@ -45,13 +49,13 @@ def _clean(value: Any) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON (NaN written as ``null``)."""
-    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as indented JSON (NaN written as ``null``), atomically."""
+    atomic_write(path, json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write one JSON object per line."""
-    with path.open("w") as fh:
+    """Write one JSON object per line, atomically."""
+    with atomic_open(path, text=True) as fh:
         for row in rows:
             fh.write(json.dumps(_clean(row)) + "\n")
 
@@ -76,8 +80,8 @@ def write_run(sim: Any, out: str | Path) -> Path:
     from hdus_sim.scenario import scenario_to_dict
 
     path = prepare_dir(out)
-    (path / "scenario.yaml").write_text(
-        yaml.safe_dump(scenario_to_dict(sim.scenario), sort_keys=False)
+    atomic_write(
+        path / "scenario.yaml", yaml.safe_dump(scenario_to_dict(sim.scenario), sort_keys=False)
     )
     write_jsonl(path / "metrics.jsonl", sim.metrics)
     write_jsonl(path / "rounds.jsonl", sim.rounds)
@@ -85,8 +89,10 @@ def write_run(sim: Any, out: str | Path) -> Path:
     write_json(path / "summary.json", sim.summary())
     write_json(path / "holdings.json", sim.runtime.holdings())
     preds = sim.predictions()
-    np.savez_compressed(path / "predictions.npz", **{str(pid): v for pid, v in preds.items()})
-    plot_accuracy(sim.rounds, sim.events, path / "accuracy.png", title=sim.scenario.name)
+    with atomic_open(path / "predictions.npz") as fh:
+        np.savez_compressed(fh, **{str(pid): v for pid, v in preds.items()})
+    with atomic_open(path / "accuracy.png") as fh:
+        plot_accuracy(sim.rounds, sim.events, fh, title=sim.scenario.name)
     audit = getattr(sim.runtime, "audit", None)
     if audit is not None:
         audit.write(path)

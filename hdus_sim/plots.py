@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import matplotlib
 
@@ -21,9 +21,16 @@ _EVENT_COLORS = {"join": "tab:green", "leave": "tab:red", "crash": "black"}
 
 
 def plot_accuracy(
-    rounds: list[dict[str, Any]], events: list[dict[str, Any]], path: Path, *, title: str = ""
-) -> Path:
-    """Mean accuracy over online peers per round, local and global test, events as lines."""
+    rounds: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    path: Path | IO[bytes],
+    *,
+    title: str = "",
+) -> Path | IO[bytes]:
+    """Mean accuracy over online peers per round, local and global test, events as lines.
+
+    ``path``: a file name, or a binary file open for writing (the PNG is written to it).
+    """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     xs = [r["round"] for r in rounds]
     for ax, split in zip(axes, ("local", "global"), strict=True):
@@ -54,6 +61,6 @@ def plot_accuracy(
     axes[0].legend(loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
     return path

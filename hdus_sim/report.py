@@ -49,6 +49,7 @@ from matplotlib.patches import Patch
 from hdus_sim.attacks import DELETION_STAGES
 from hdus_sim.errors import RunError
 from hdus_sim.rng import derive_seed
+from hdus_sim.rundir import atomic_open, atomic_write
 
 __all__ = [
     "PLOT_NAMES",
@@ -404,7 +405,8 @@ def _num(value: Any) -> float:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=100, bbox_inches="tight", facecolor="white")
+    with atomic_open(path) as fh:
+        fig.savefig(fh, dpi=100, bbox_inches="tight", facecolor="white", format="png")
     return path
 
 
@@ -1113,8 +1115,8 @@ def write_report(run_dir: str | Path, *, graph_rounds: Sequence[int] | None = No
     sections = _sections(data, chosen)
     md_path = data.run_dir / "report.md"
     html_path = data.run_dir / "report.html"
-    md_path.write_text(_render_markdown(data, sections, plots))
-    html_path.write_text(_render_html(data, sections, plots))
+    atomic_write(md_path, _render_markdown(data, sections, plots))
+    atomic_write(html_path, _render_html(data, sections, plots))
     return ReportPaths(markdown=md_path, html=html_path, plots=plots)
 
 

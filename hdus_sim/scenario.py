@@ -474,7 +474,7 @@ class Scenario(BaseModel):
         except TopologyError as exc:
             raise ValueError(f"topology.params: {exc}") from None
         if self.churn is not None:
-            names = list(self.churn.arrivals.device_mix if self.churn.arrivals else {})
+            names = list((self.churn.arrivals.device_mix or {}) if self.churn.arrivals else {})
             names += list(self.churn.battery.drain if self.churn.battery else {})
             for name in names:
                 if name not in MAIN_ARCHITECTURES:

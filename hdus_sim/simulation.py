@@ -26,7 +26,7 @@ from clients.peer import Peer, PeerSeeds
 from hdus_sim.audit import AuditTrail
 from hdus_sim.engine import Engine
 from hdus_sim.errors import RunError
-from hdus_sim.journal import Journal, load_checkpoint
+from hdus_sim.journal import Journal, is_finished, load_checkpoint
 from hdus_sim.metrics import RemovalTracker, forgetting_summary, mean_of
 from hdus_sim.rng import derive_seed
 from hdus_sim.runtime import InProcessRuntime, PeerSpec
@@ -657,7 +657,20 @@ class Simulation:
 
     @classmethod
     def resume(cls, run_dir: str | Path) -> Simulation:
-        """Continue a killed run from its last checkpoint (see :mod:`hdus_sim.journal`)."""
+        """Continue a killed run from its last checkpoint (see :mod:`hdus_sim.journal`).
+
+        A run whose journal records it finished (results written), or that was verified
+        since, is refused: resuming it would rewrite its results and drop its verdicts.
+        A run stopped after its last round but before its results were all written (a
+        full disk) resumes to writing them.
+        """
+        if is_finished(run_dir) or (Path(run_dir) / "verify.json").is_file():
+            raise RunError(
+                f"the run in {run_dir} has finished and its results are written: nothing to "
+                f"resume (--resume continues a killed run). Check it with: hdus-sim verify "
+                f"{run_dir}; run it again with: hdus-sim run {Path(run_dir) / 'scenario.yaml'} "
+                f"--out {run_dir} --overwrite"
+            )
         sim = load_checkpoint(run_dir)
         if not isinstance(sim, Simulation):
             raise RunError(f"{run_dir}/checkpoint.pkl does not hold a simulation")

@@ -36,6 +36,7 @@ import numpy as np
 
 from hdus_sim.errors import VerificationError
 from hdus_sim.outputs import read_run, write_json
+from hdus_sim.rundir import atomic_open, atomic_write
 from hdus_sim.scenario import load_scenario
 
 if TYPE_CHECKING:
@@ -198,9 +199,11 @@ def oracle_predictions(
     held = {pid: set(h["held"]) for pid, h in sim.runtime.holdings().items()}
     _ORACLE_HELD[id(preds)] = held
     if cache is not None:
-        np.savez_compressed(cache, **{str(k): v for k, v in preds.items()})
-        cache.with_suffix(".held.json").write_text(
-            json.dumps({str(k): sorted(v) for k, v in held.items()})
+        with atomic_open(cache) as fh:
+            np.savez_compressed(fh, **{str(k): v for k, v in preds.items()})
+        atomic_write(
+            cache.with_suffix(".held.json"),
+            json.dumps({str(k): sorted(v) for k, v in held.items()}),
         )
     return preds
 

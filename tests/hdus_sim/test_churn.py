@@ -369,6 +369,20 @@ def test_churn_events_validate_as_scenario_events(tiny: dict) -> None:
     assert len(sc.events) == len(plan.events)
 
 
+def test_arrivals_without_device_mix_validate_and_use_the_scenario_mix(tiny: dict) -> None:
+    """``device_mix`` is optional: arrivals then draw from ``peers.devices``."""
+    from hdus_sim.scenario import load_scenario
+
+    tiny["events"] = []
+    tiny["churn"] = {"arrivals": {"rate": 0.5, "first_id": 6}}
+    sc = load_scenario(tiny)  # raised TypeError: 'NoneType' object is not iterable
+    plan = sc.churn_plan
+    assert plan is not None and plan.arrivals
+    assert {d for p, d in plan.devices.items() if p in plan.arrivals} <= set(
+        tiny["peers"]["devices"]
+    )
+
+
 def test_the_network_never_empties() -> None:
     spec = {"outages": [{"peers": [0, 1, 2], "at": 3, "duration": 2}]}
     plan = plan_churn(spec, seed=0, rounds=8, initial=[0, 1, 2])
