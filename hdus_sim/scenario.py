@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from clients.datasets import DATASETS
-from clients.models import MAIN_ARCHITECTURES, SEED_ARCHITECTURES
+from clients.catalog import MAIN_ARCHITECTURE_NAMES as MAIN_ARCHITECTURES
+from clients.catalog import SEED_ARCHITECTURE_NAMES as SEED_ARCHITECTURES
 from clients.partition import SCHEMES
 from hdus_sim.churn import ChurnPlan, ChurnSpec, load_trace, plan_churn
 from hdus_sim.errors import ScenarioError
