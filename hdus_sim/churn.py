@@ -606,7 +606,30 @@ def load_trace(path: str | Path) -> dict[int, list[tuple[int, int]]]:
         )
     rows: dict[int, list[tuple[int, int, int]]] = {}
     header = False
-    with path.open(newline="") as fh:
+    try:
+        _read_trace_rows(path, rows)
+        header = True
+    except _EmptyTrace:
+        header = False
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"trace file {path} is not UTF-8 text (byte offset {exc.start}); save it as UTF-8 CSV"
+        ) from None
+    except csv.Error as exc:
+        raise ScenarioError(f"trace file {path} is not a readable CSV file: {exc}") from None
+    if not header:
+        raise ScenarioError(f"trace file {path} is empty; it needs the header `peer,start,end`")
+    return _normalise_intervals(rows, lambda _peer, line: f"{path}:{line}")
+
+
+class _EmptyTrace(Exception):
+    """The trace file holds no header line."""
+
+
+def _read_trace_rows(path: Path, rows: dict[int, list[tuple[int, int, int]]]) -> None:
+    """Fill ``rows`` (peer -> ``(start, end, line)``) from the CSV at ``path``."""
+    header = False
+    with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         for row in reader:
             line = reader.line_num
@@ -632,8 +655,7 @@ def load_trace(path: str | Path) -> dict[int, list[tuple[int, int]]]:
             )
             rows.setdefault(peer, []).append((start, end, line))
     if not header:
-        raise ScenarioError(f"trace file {path} is empty; it needs the header `peer,start,end`")
-    return _normalise_intervals(rows, lambda _peer, line: f"{path}:{line}")
+        raise _EmptyTrace
 
 
 # ---------------------------------------------------------------------------- events

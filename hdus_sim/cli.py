@@ -1,4 +1,10 @@
-"""The ``hdus-sim`` command line: run a scenario, verify a run, validate a file, list models."""
+"""The ``hdus-sim`` command line: run a scenario, verify a run, validate a file, list models.
+
+Exit codes: 0 success; 1 an invalid scenario (one ``error:`` line per problem, naming the
+field, the value and the fix), a failed verification or a tampered audit log; 2 any other
+user error (bad option, missing run directory, ...); 3 an internal error (a bug: one line,
+``hdus-sim --debug ...`` shows the traceback). No traceback is printed without ``--debug``.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,9 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from clients.errors import ClientsError
-from hdus_sim.errors import DiskFullError, HdusError, RunError
+from hdus_sim.errors import DiskFullError, HdusError, RunError, ScenarioError
 from topologies.errors import TopologyError
 
 app = typer.Typer(
@@ -30,9 +35,23 @@ console = Console()
 err_console = Console(stderr=True)
 
 USER_ERRORS = (HdusError, ClientsError, TopologyError)
+#: set by ``--debug``: let exceptions through with their traceback
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error (for bug reports).")
+    ] = False,
+) -> None:
+    """Simulate, deploy and test decentralized machine unlearning (HDUS) at the IoT edge."""
+    _DEBUG["on"] = debug
 
 
 def _parse_sets(sets: list[str]) -> dict[str, Any]:
+    from hdus_sim.scenario_yaml import read_yaml_text
+
     out: dict[str, Any] = {}
     for item in sets:
         if "=" not in item:
@@ -40,7 +59,7 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
                 f"--set {item!r}: write it as field.path=value, e.g. peers.rho=0.7"
             )
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = read_yaml_text(value, f"--set {key.strip()}")
     return out
 
 
@@ -54,6 +73,11 @@ def _owning(run_dir: Path) -> Iterator[None]:
 
     with RunLock(run_dir):
         yield
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _fmt(x: Any) -> str:
@@ -161,6 +185,9 @@ def _run(
                 "or choose another --out"
             )
         clear_run(out)
+        from hdus_sim.scenario_checks import scenario_notes
+
+        _print_notes(scenario_notes(sc))
         sim = Simulation(sc)
         if sc.runtime.kind == "inprocess":
             atomic_write(
@@ -586,11 +613,17 @@ def audit(
 
 @app.command()
 def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
-    """Validate SCENARIO and print its resolved form."""
+    """Validate SCENARIO and print its resolved form; exit 1 naming every invalid field.
+
+    Nothing is built beyond the initial graph (within the scenario's ``limits``), so a
+    scenario is checked in about a second, whatever its size.
+    """
     from hdus_sim.scenario import load_scenario, scenario_to_dict
+    from hdus_sim.scenario_checks import scenario_notes
 
     sc = load_scenario(scenario)
-    console.print(yaml.safe_dump(scenario_to_dict(sc), sort_keys=False))
+    console.print(yaml.safe_dump(scenario_to_dict(sc), sort_keys=False), markup=False)
+    _print_notes(scenario_notes(sc))
     console.print(
         f"[green]valid[/]: {len(sc.all_peer_ids)} peers, {sc.rounds} rounds, "
         f"{len(sc.events)} events"
@@ -675,18 +708,51 @@ def peer_serve(
     serve(cfg, base_dir=config.parent)
 
 
-def main() -> None:
-    """Entry point: run the CLI, turning user errors into one clear line and an exit code.
+def _print_error(exc: BaseException) -> None:
+    """Every line of the message as its own ``error:`` line (plain text: no wrapping)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
 
-    Exit 2 for what the user can fix in the command or the files, 1 for a state of the
-    machine (a run folder owned by another command, a full disk); see hdus_sim.errors.
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` (default: the process arguments) and return its exit code.
+
+    Errors become ``error:`` lines on stderr and an exit code (see the module docstring);
+    with ``--debug`` they are raised with their traceback instead.
     """
+    _DEBUG["on"] = False
     try:
-        app()
+        app(args=argv, prog_name="hdus-sim")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except ScenarioError as exc:
+        if _DEBUG["on"]:
+            raise
+        _print_error(exc)
+        return 1
     except USER_ERRORS as exc:
-        # one line, however long (no wrapping), and the message is never read as markup
-        err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)), soft_wrap=True)
-        sys.exit(getattr(exc, "exit_code", 2))
+        if _DEBUG["on"]:
+            raise
+        _print_error(exc)
+        return int(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a bug: say so in one line; --debug shows where
+        if _DEBUG["on"]:
+            raise
+        detail = " ".join(str(exc).split())[:200]
+        print(
+            f"error: internal error ({type(exc).__name__}: {detail}); rerun with "
+            "`hdus-sim --debug ...` for the traceback and report it",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def main() -> None:
+    """Entry point: run the CLI and exit with its code (errors are one line each)."""
+    sys.exit(run_cli())
 
 
 if __name__ == "__main__":

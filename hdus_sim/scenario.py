@@ -9,24 +9,37 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from clients.catalog import MAIN_ARCHITECTURE_NAMES as MAIN_ARCHITECTURES
+from clients.catalog import SEED_ARCHITECTURE_NAMES as SEED_ARCHITECTURES
 from clients.datasets import DATASETS
-from clients.models import MAIN_ARCHITECTURES, SEED_ARCHITECTURES
 from clients.partition import SCHEMES
 from hdus_sim.churn import ChurnPlan, ChurnSpec, load_trace, plan_churn
 from hdus_sim.errors import ScenarioError
+from hdus_sim.rng import derive_seed
+from hdus_sim.scenario_checks import (
+    LimitsSpec,
+    check_budget,
+    check_class_drop,
+    check_events,
+    check_fields,
+    check_initial_graph,
+)
+from hdus_sim.scenario_yaml import check_document, field_path, read_yaml_file
 from topologies import BUILDERS, build
 from topologies.errors import TopologyError
 
 __all__ = ["Event", "Scenario", "load_scenario", "scenario_to_dict"]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+#: every model: no unknown fields, immutable, and no ``inf`` / ``nan`` in any float field
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 PosInt = Annotated[int, Field(ge=1)]
@@ -397,7 +410,7 @@ class Scenario(BaseModel):
     model_config = _STRICT
     name: str = "scenario"
     description: str = ""
-    seed: int
+    seed: NonNegInt
     rounds: PosInt
     settle_rounds: NonNegInt | None = None
     dataset: DatasetSpec = DatasetSpec()
@@ -415,6 +428,8 @@ class Scenario(BaseModel):
     backdoor: BackdoorSpec | None = None
     events: list[Event] = Field(default_factory=list)
     debug: DebugSpec = DebugSpec()
+    #: the size budget checked before anything is built (see :class:`LimitsSpec`)
+    limits: LimitsSpec = LimitsSpec()
 
     @functools.cached_property
     def churn_plan(self) -> ChurnPlan | None:
@@ -469,65 +484,49 @@ class Scenario(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        """Cross-field checks, in order of cost: the size budget before anything is built."""
+        check_budget(self)
+        check_fields(self)
         try:
-            build(self.topology.kind, self.peers.initial, seed=self.seed, **self.topology.params)
+            graph = build(
+                self.topology.kind,
+                self.peers.initial,
+                seed=derive_seed(self.seed, "topology"),
+                **self.topology.params,
+            )
         except TopologyError as exc:
-            raise ValueError(f"topology.params: {exc}") from None
+            raise ValueError(f"`topology.params`: {exc}") from None
+        check_initial_graph(self, graph)
+        del graph
         if self.churn is not None:
-            names = list((self.churn.arrivals.device_mix or {}) if self.churn.arrivals else {})
+            arrivals = self.churn.arrivals
+            names = list((arrivals.device_mix or {}) if arrivals is not None else {})
             names += list(self.churn.battery.drain if self.churn.battery else {})
             for name in names:
                 if name not in MAIN_ARCHITECTURES:
                     raise ValueError(
-                        f"churn: unknown device class {name!r}; choose from "
+                        f"`churn`: unknown device class {name!r}; choose from "
                         f"{sorted(MAIN_ARCHITECTURES)}"
                     )
             if self.churn.on_return == "restore" and self.runtime.kind == "ray":
                 raise ValueError(
-                    "churn.on_return: restore keeps a departed peer's model in "
+                    "`churn.on_return`: restore keeps a departed peer's model in "
                     "memory: use runtime inprocess or grpc, or on_return: retrain"
                 )
-        online = set(range(self.peers.initial))
-        ever = set(online)
-        for i, ev in sorted(enumerate(self.all_events), key=lambda p: (p[1].at, p[0])):
-            if ev.kind in ("kill_actor", "delete"):
-                # a deletion request to a departed or unknown peer is refused at run time,
-                # and the refusal is recorded: that is what a user testing GDPR flows wants
-                if ev.at >= self.rounds:
-                    raise ValueError(f"events[{i}]: round {ev.at} is past the last round")
-                continue
-            where = f"events[{i}] ({ev.kind} of peer {ev.peer} at round {ev.at})"
-            if ev.at >= self.rounds:
-                raise ValueError(
-                    f"{where}: round {ev.at} is past the last round {self.rounds - 1}; "
-                    f"raise `rounds` or move the event"
-                )
-            if ev.kind == "join":
-                if ev.peer in online:
-                    raise ValueError(
-                        f"{where}: peer {ev.peer} is already online then; "
-                        "use a new peer id or make it leave first"
-                    )
-                online.add(ev.peer)
-                ever.add(ev.peer)
-            else:
-                if ev.peer not in online:
-                    known = "has already left" if ev.peer in ever else "is unknown"
-                    raise ValueError(
-                        f"{where}: peer {ev.peer} {known} at that round; online peers "
-                        f"then are {sorted(online)}"
-                    )
-                online.discard(ev.peer)
-        if len(online) < 1:
-            raise ValueError("events leave no peer online at the end; keep at least one")
+        check_events(self)
+        ever = set(self.all_peer_ids)
+        check_class_drop(self, len(ever))
         faulty = self.faults.drop or self.faults.duplicate or self.faults.reorder
         faulty = faulty or self.faults.delay_ms[1] or self.faults.partitions
         if faulty and self.runtime.kind != "grpc":
-            raise ValueError("faults are injected on the wire: set runtime.kind to grpc")
+            raise ValueError("`faults`: faults are injected on the wire: set runtime.kind to grpc")
         for i, part in enumerate(self.faults.partitions):
             unknown = sorted(set(part.peers) - ever)
             if unknown:
-                raise ValueError(f"faults.partitions[{i}]: unknown peer(s) {unknown}")
+                raise ValueError(
+                    f"`faults.partitions[{i}].peers`: unknown peer(s) {unknown[:10]}; list peers "
+                    "that are online at some round"
+                )
         return self
 
     @property
@@ -549,48 +548,158 @@ class Scenario(BaseModel):
         )
 
 
+#: what to do, by pydantic error type
 _HINTS = {
-    "missing": "add it",
-    "extra_forbidden": "remove it or check its spelling",
     "literal_error": "use one of the allowed values",
+    "int_parsing": "give a whole number",
+    "int_type": "give a whole number",
+    "int_from_float": "give a whole number",
+    "float_parsing": "give a number",
+    "float_type": "give a number",
+    "finite_number": "give a finite number",
+    "bool_parsing": "give true or false",
+    "bool_type": "give true or false",
+    "string_type": "give a text value (quote it)",
+    "dict_type": "give a mapping, e.g. {name: value}",
+    "list_type": "give a list, e.g. [1, 2]",
+    "tuple_type": "give a list, e.g. [0, 10]",
+    "model_type": "give a mapping of its fields",
+    "model_attributes_type": "give a mapping of its fields",
 }
+#: most error lines printed for one scenario (the rest are counted)
+_MAX_LINES = 20
+_TYPE_PART = re.compile(r".*\[.*\]$|function-(after|before|wrap|plain)$")
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
+def _child(ann: Any, part: Any) -> tuple[Any, Any]:
+    """The annotation (and pydantic field info, for model fields) of ``part`` inside ``ann``."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        info = ann.model_fields.get(part) if isinstance(part, str) else None
+        return (info.annotation, info) if info is not None else (None, None)
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin in (list, tuple, set) and args:
+        return args[0], None
+    if origin is dict and len(args) == 2:
+        return args[1], None
+    for arg in args:  # Optional[...] and other unions: the first member that can hold it
+        found = _child(arg, part)
+        if found[0] is not None:
+            return found
+    return None, None
+
+
+def _field_info(parts: tuple[Any, ...]) -> Any:
+    """Pydantic field info of the scenario field at ``parts`` (``None`` if there is none)."""
+    ann: Any = Scenario
+    info = None
+    for part in parts:
+        ann, info = _child(ann, part)
+        if ann is None:
+            return None
+    return info
+
+
+def _example(parts: tuple[Any, ...]) -> Any:
+    """The default of the numeric field at ``parts``, to suggest in an error."""
+    info = _field_info(parts)
+    if info is None or info.is_required():
+        return None
+    default = info.get_default(call_default_factory=True)
+    return default if isinstance(default, int | float) and not isinstance(default, bool) else None
+
+
+def _close_field(parts: tuple[Any, ...]) -> str:
+    """`` (did you mean `x`?)`` for a misspelt field name, else ``""``."""
+    ann: Any = Scenario
+    for part in parts[:-1]:
+        ann, _ = _child(ann, part)
+    if not (isinstance(ann, type) and issubclass(ann, BaseModel)) or not isinstance(parts[-1], str):
+        return ""
+    import difflib
+
+    close = difflib.get_close_matches(parts[-1], list(ann.model_fields), n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def _format(err: ValidationError, source: str) -> str:
-    lines = [f"invalid scenario {source}:"]
+    """One line per invalid field: ``SOURCE: `field`: what is wrong (got VALUE); fix``.
+
+    Errors of one field (the members of a union, e.g. ``'all'`` or a list) share one line.
+    """
+    fields: dict[Any, list[tuple[str, str, Any]]] = {}
     for e in err.errors():
-        field = _where(tuple(p for p in e["loc"] if p not in ("function-after",)))
-        msg = e["msg"].removeprefix("Value error, ")
-        kind = e["type"]
+        parts = tuple(p for p in e["loc"] if not (isinstance(p, str) and _TYPE_PART.match(p)))
+        msg = " ".join(e["msg"].removeprefix("Value error, ").split())
+        fields.setdefault(parts if parts else msg, []).append((e["type"], msg, e.get("input")))
+    lines = []
+    for key, errs in fields.items():
+        kind, msg, got = errs[0]
+        if not isinstance(key, tuple):  # a cross-field check: its message names the field
+            lines.append(msg)
+            continue
+        field = field_path(key)
         if kind == "missing":
-            lines.append(f"  - missing field `{field}`: {_HINTS['missing']}")
-        elif kind == "extra_forbidden":
-            lines.append(f"  - unknown field `{field}`: {_HINTS['extra_forbidden']}")
-        else:
+            lines.append(f"missing field `{field}`: add it")
+            continue
+        if kind == "extra_forbidden":
+            lines.append(
+                f"unknown field `{field}`: remove it or check its spelling{_close_field(key)}"
+            )
+            continue
+        shown = "" if isinstance(got, dict | list | tuple) else f" (got {_short(got)})"
+        if len(errs) == 1:
             hint = _HINTS.get(kind, "")
-            got = e.get("input")
-            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            lines.append(f"  - `{field}`: {msg}{shown}" + (f"; {hint}" if hint else ""))
-    return "\n".join(lines)
+            lines.append(f"`{field}`: {msg}{shown}" + (f"; {hint}" if hint else ""))
+        else:
+            said = " or ".join(
+                dict.fromkeys(m.removeprefix("Input should be ") for _, m, _ in errs)
+            )
+            lines.append(f"`{field}`: Input should be {said}{shown}")
+    out = [f"{source}: {line}" for line in lines[:_MAX_LINES]]
+    if len(lines) > _MAX_LINES:
+        out.append(f"{source}: ... and {len(lines) - _MAX_LINES} more problems")
+    return "\n".join(out)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Largest churn trace file inlined into a scenario (bytes).
+MAX_TRACE_BYTES = 4 * 1024 * 1024
+
+
+def _inline_trace(raw: dict[str, Any], base: Path, label: str) -> None:
+    """Replace ``churn.trace.file`` by its intervals, so the run's scenario.yaml stands alone."""
+    churn = raw.get("churn")
+    trace = churn.get("trace") if isinstance(churn, dict) else None
+    if not (isinstance(trace, dict) and isinstance(trace.get("file"), str) and trace["file"]):
+        return
+    path = Path(trace["file"])
+    path = path if path.is_absolute() else base / path
+    if path.is_file() and path.stat().st_size > MAX_TRACE_BYTES:
+        raise ScenarioError(
+            f"{label}: `churn.trace.file`: {path} is {path.stat().st_size:,} bytes, over the "
+            f"{MAX_TRACE_BYTES:,}-byte cap for traces; give a shorter trace"
+        )
+    churn["trace"] = {
+        "intervals": {p: [list(iv) for iv in ivs] for p, ivs in load_trace(path).items()}
+    }
 
 
 def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     """Load and validate a scenario from a YAML file path or a dict.
 
+    The document is read safely (size, depth and alias caps, no duplicate keys, UTF-8 only:
+    :mod:`hdus_sim.scenario_yaml`), checked for non-finite numbers, then validated field by
+    field and across fields (:mod:`hdus_sim.scenario_checks`, the size budget first), all
+    before anything is built.
+
     Raises
     ------
     ScenarioError
-        Naming every invalid field and what to do about it.
+        One line per problem, naming the source, the field, the value and the fix.
 
     Examples
     --------
@@ -601,38 +710,26 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     >>> load_scenario({"seed": 1, "rounds": 4})
     Traceback (most recent call last):
     ...
-    hdus_sim.errors.ScenarioError: invalid scenario (dict):
-      - missing field `peers`: add it
+    hdus_sim.errors.ScenarioError: (dict): missing field `peers`: add it
     """
     if isinstance(source, Mapping):
-        raw: Any = copy.deepcopy(dict(source))
         label = "(dict)"
+        check_document(source, label, example=_example)
+        raw: Any = copy.deepcopy(dict(source))
+        base = Path.cwd()
     else:
         path = Path(source)
         label = str(path)
-        if not path.is_file():
-            raise ScenarioError(
-                f"scenario file {path} does not exist; give the path of a YAML file "
-                "(see scenarios/ for examples)"
-            )
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"scenario file {path} is not valid YAML: {exc}") from None
+        raw = read_yaml_file(path)
+        check_document(raw, label, example=_example)
+        base = path.parent
     if not isinstance(raw, dict):
+        got = "nothing (the file is empty)" if raw is None else type(raw).__name__
         raise ScenarioError(
-            f"scenario {label} must be a mapping of fields, got {type(raw).__name__}"
+            f"scenario {label} must be a mapping of fields (e.g. `seed: 1`), got {got}; "
+            "see scenarios/quickstart.yaml"
         )
-    churn = raw.get("churn")
-    trace = churn.get("trace") if isinstance(churn, dict) else None
-    if isinstance(trace, dict) and trace.get("file"):
-        # inline the trace so the run directory's scenario.yaml is self-contained
-        base = Path(label).parent if not isinstance(source, Mapping) else Path.cwd()
-        path = Path(trace["file"])
-        path = path if path.is_absolute() else base / path
-        churn["trace"] = {
-            "intervals": {p: [list(iv) for iv in ivs] for p, ivs in load_trace(path).items()}
-        }
+    _inline_trace(raw, base, label)
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:

@@ -173,6 +173,9 @@ class Simulation:
                 self._spawn(pid)
             for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
                 self.runtime.link(a, b, 0)
+            # a file topology may start in pieces: repaired (dynamics.guard: repair) or
+            # reported, never silent (validation refuses it unless the guard repairs)
+            self._guard_partitions(0)
             plan = s.churn_plan
             for note in plan.warnings if plan is not None else ():
                 self._log(0, "churn_note", note=note)
@@ -369,8 +372,13 @@ class Simulation:
         taken: dict[int, set[int]] = {}
         resolved: list[Event] = []
         for i, ev in enumerate(events):
-            if ev.kind != "delete" or ev.peer not in self.split.peers:
+            if ev.kind != "delete":
                 resolved.append(ev)
+                continue
+            if ev.peer not in self.split.peers:  # no data here: refused and logged when due
+                resolved.append(
+                    ev.model_copy(update={"ids": ev.ids or [], "count": None, "fraction": None})
+                )
                 continue
             pool = [
                 int(x)

@@ -14,12 +14,14 @@ from topologies._checks import check_seed
 from topologies._graphs import canonical, sorted_nodes
 from topologies.errors import TopologyError
 
-__all__ = ["EDGELIST_SUFFIXES", "GRAPHML_SUFFIXES", "from_file"]
+__all__ = ["EDGELIST_SUFFIXES", "GRAPHML_SUFFIXES", "MAX_FILE_BYTES", "from_file"]
 
 #: File name endings read as an edge list ("u v" or "u,v" per line, ``#`` comments).
 EDGELIST_SUFFIXES = (".txt", ".edgelist", ".csv")
 #: File name endings read as GraphML.
 GRAPHML_SUFFIXES = (".graphml",)
+#: Largest topology file read, in bytes (64 MiB: a few million edges).
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 _SEPARATOR = re.compile(r"[,\s]+")
 
@@ -31,8 +33,26 @@ def _parse_label(token: str) -> int | str:
         return token
 
 
+def _numeric_labels(graph: nx.Graph, name: str) -> nx.Graph:
+    """Relabel all-integer labels as ints; refuse two labels naming one number ("1", "01")."""
+    labels = {v: _parse_label(v) for v in graph.nodes}
+    if not all(isinstance(label, int) for label in labels.values()):
+        return graph
+    seen: dict[int, str] = {}
+    for raw, number in labels.items():
+        if number in seen:
+            raise TopologyError(
+                f"topology file {name}: node labels {seen[number]!r} and {raw!r} both read as "
+                f"{number}; write each node's id one way"
+            )
+        seen[number] = raw  # type: ignore[assignment]
+    return nx.relabel_nodes(graph, labels)
+
+
 def _read_edgelist(path: Path) -> nx.Graph:
     graph = nx.Graph()
+    name = repr(str(path))
+    first: dict[frozenset[str], int] = {}
     text = path.read_text(encoding="utf-8")
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -41,29 +61,42 @@ def _read_edgelist(path: Path) -> nx.Graph:
         tokens = [t for t in _SEPARATOR.split(line) if t]
         if len(tokens) != 2:
             raise TopologyError(
-                f"topology file {str(path)!r}, line {number}: expected two node labels "
+                f"topology file {name}, line {number}: expected two node labels "
                 f"'u v' or 'u,v', got {raw.strip()!r}; fix the line or comment it out with '#'"
             )
+        pair = frozenset(tokens)
+        if pair in first and len(pair) == 2:
+            raise TopologyError(
+                f"topology file {name}, line {number}: edge {tokens[0]}-{tokens[1]} repeats "
+                f"line {first[pair]}; list every link once"
+            )
+        first.setdefault(pair, number)
         graph.add_edge(tokens[0], tokens[1])
-    labels = {v: _parse_label(v) for v in graph.nodes}
-    if not all(isinstance(label, int) for label in labels.values()):
-        return graph
-    if len(set(labels.values())) != len(labels):  # e.g. "1" and "01" name two nodes
-        return graph
-    return nx.relabel_nodes(graph, labels)
+    return _numeric_labels(graph, name)
 
 
 def _read_graphml(path: Path) -> nx.Graph:
+    name = repr(str(path))
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if b"<!ENTITY" in head or b"<!DOCTYPE" in head:
+        raise TopologyError(
+            f"topology file {name} declares a DOCTYPE or XML entities; GraphML needs neither: "
+            "remove the declaration"
+        )
     loaded = nx.read_graphml(path, node_type=str)
+    if loaded.is_multigraph():  # the file lists some pair more than once
+        for u, v in sorted(set(loaded.edges())):
+            if loaded.number_of_edges(u, v) > 1:
+                raise TopologyError(
+                    f"topology file {name}: edge {u}-{v} is listed "
+                    f"{loaded.number_of_edges(u, v)} times; list every link once (a directed "
+                    "file may hold both u->v and v->u)"
+                )
     graph = nx.Graph()
     graph.add_nodes_from(loaded.nodes(data=True))
-    graph.add_edges_from(loaded.edges(data=True))
-    labels = {v: _parse_label(v) for v in graph.nodes}
-    if all(isinstance(label, int) for label in labels.values()) and len(
-        set(labels.values())
-    ) == len(labels):
-        graph = nx.relabel_nodes(graph, labels)
-    return graph
+    graph.add_edges_from((u, v, d) for u, v, d in loaded.edges(data=True))
+    return _numeric_labels(graph, name)
 
 
 def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
@@ -71,10 +104,13 @@ def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
 
     Edge lists (``.txt``, ``.edgelist``, ``.csv``) hold one edge per line as ``u v`` or
     ``u,v``; text after ``#`` is a comment and blank lines are skipped. GraphML
-    (``.graphml``) may be directed or hold parallel edges: both are folded into one
-    undirected edge. Nodes are relabelled ``0 .. n-1`` in sorted order of their original
-    labels (numeric order when every label is an integer, else string order) and keep the
-    original label in node attribute ``label``.
+    (``.graphml``) may be directed: ``u->v`` and ``v->u`` fold into one undirected edge.
+    A link listed twice (a repeated line, ``u v`` and ``v u``, parallel GraphML edges) is
+    refused, as are self-loops, two labels naming one number (``1`` and ``01``), files over
+    :data:`MAX_FILE_BYTES` and GraphML with a DOCTYPE or entity declarations. Nodes are
+    relabelled ``0 .. n-1`` in sorted order of their original labels (numeric order when
+    every label is an integer, else string order) and keep the original label in node
+    attribute ``label``.
 
     Parameters
     ----------
@@ -92,8 +128,8 @@ def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
     Raises
     ------
     TopologyError
-        If the file is missing, unreadable, of an unknown type, malformed, empty, or has
-        a self-loop.
+        If the file is missing, too large, unreadable, of an unknown type, malformed,
+        empty, or has a self-loop, a repeated edge or ambiguous node labels.
 
     Examples
     --------
@@ -118,6 +154,12 @@ def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
         raise TopologyError(
             f"topology file {name} has unknown type {suffix or '(no suffix)'!r}; "
             f"rename it to one of {valid}"
+        )
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise TopologyError(
+            f"topology file {name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte cap; "
+            "give a smaller graph"
         )
     try:
         graph = _read_graphml(file) if suffix in GRAPHML_SUFFIXES else _read_edgelist(file)

@@ -52,3 +52,23 @@ def test_every_architecture_builds_for_every_shape(arch: str, shape: tuple[int, 
 def test_unknown_architecture() -> None:
     with pytest.raises(ModelError, match="choose one of"):
         build_model("resnet9000", (1, 8, 8), 10, seed=0)
+
+
+def test_torch_free_names_match_the_zoo() -> None:
+    from clients.catalog import (
+        DATASET_CLASSES,
+        MAIN_ARCHITECTURE_NAMES,
+        SEED_ARCHITECTURE_NAMES,
+        UNLEARNING_OPTION_NAMES,
+    )
+    from clients.datasets import DATASETS, load_dataset
+    from clients.models import SEED_ARCHITECTURES
+    from clients.unlearning import OPTIONS
+
+    assert set(MAIN_ARCHITECTURE_NAMES) == set(MAIN_ARCHITECTURES)
+    assert set(SEED_ARCHITECTURE_NAMES) == set(SEED_ARCHITECTURES)
+    assert UNLEARNING_OPTION_NAMES == OPTIONS
+    assert set(DATASET_CLASSES) == set(DATASETS)
+    for name in ("digits", "synthetic"):
+        data = load_dataset(name, synthetic_samples=50)
+        assert data.num_classes == DATASET_CLASSES[name]

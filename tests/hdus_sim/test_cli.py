@@ -65,9 +65,12 @@ def test_bad_scenario_is_a_clear_error(tiny: dict, tmp_path: Path) -> None:
     scenario = tmp_path / "bad.yaml"
     scenario.write_text(yaml.safe_dump(tiny))
     res = cli("run", str(scenario), "--out", str(tmp_path / "x"))
-    assert res.returncode == 2
+    assert res.returncode == 1  # an invalid scenario: exit 1, one error line
     assert "peer 77 is unknown" in res.stderr
     assert "Traceback" not in res.stderr
+    assert [line for line in res.stderr.splitlines() if line.strip()] == [
+        line for line in res.stderr.splitlines() if line.startswith("error: ")
+    ]
 
 
 def test_verify_missing_dir(tmp_path: Path) -> None:
