@@ -703,8 +703,12 @@ class KeyRing:
         raw = self._public.get(peer_id) if isinstance(peer_id, int) else None
         if raw is None:
             return False
+        cache = self.__dict__.setdefault("_verifiers", {})
+        key = cache.get(raw)
         try:
-            Ed25519PublicKey.from_public_bytes(raw).verify(bytes(signature), bytes(payload))
+            if key is None:  # parsing a public key costs as much as a check: once per peer
+                key = cache[raw] = Ed25519PublicKey.from_public_bytes(raw)
+            key.verify(bytes(signature), bytes(payload))
         except (InvalidSignature, TypeError, ValueError):
             return False
         return True
