@@ -655,8 +655,13 @@ def peer_serve(
     from hdus_sim.standalone import load_peer_config, serve
 
     cfg = load_peer_config(config)
-    console.print(f"peer {cfg.peer_id} serving on {cfg.listen}; neighbours {cfg.neighbors}")
-    serve(cfg, base_dir=config.parent)
+    serve(
+        cfg,
+        base_dir=config.parent,
+        on_serving=lambda address: console.print(
+            f"peer {cfg.peer_id} serving on {address}; neighbours {cfg.neighbors}", soft_wrap=True
+        ),
+    )
 
 
 def main() -> None:
