@@ -665,8 +665,12 @@ def certs(
     peers: Annotated[int, typer.Option(help="Or: this many peers, one host each.")] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed for reproducible signing keys.")] = None,
 ) -> None:
-    """Make a small test CA, per-host mTLS certificates and per-peer Ed25519 signing keys."""
-    from hdus_sim.wire.security import KeyRing, make_test_pki
+    """Make a test CA and one folder per device: its certificate, TLS and signing keys.
+
+    OUT/<host>/ holds what that device needs and no other device's secret (copy it there
+    and set pki_dir to it); OUT/ keeps the CA key and the public key ring.
+    """
+    from hdus_sim.wire.security import KeyRing, make_test_pki, write_device_folders
 
     hosts: dict[str, list[int]] = {}
     for item in host:
@@ -681,12 +685,14 @@ def certs(
     if not hosts:
         raise typer.BadParameter("give --host NAME=IDS (repeatable) or --peers N")
     pki = make_test_pki(hosts)
-    path = pki.save(out)
     ids = sorted({i for v in hosts.values() for i in v})
-    KeyRing.generate(ids, seed=seed).save(path)
+    devices = write_device_folders(out, pki, KeyRing.generate(ids, seed=seed))
     console.print(
-        f"wrote a test CA, {len(hosts)} host certificate(s) and Ed25519 keys for "
-        f"peers {ids} to [bold]{path}[/] (keys: keyring.json; keep *.key private)"
+        f"wrote a test CA and {len(devices)} device folder(s) for peers {ids} to "
+        f"[bold]{out}[/]: copy {out}/<host>/ to each device and set its pki_dir to it "
+        f"(its certificate, TLS key and own signing keys, every peer's public key); "
+        f"{out}/ca.key stays with you",
+        soft_wrap=True,
     )
 
 
@@ -704,8 +710,13 @@ def peer_serve(
     from hdus_sim.standalone import load_peer_config, serve
 
     cfg = load_peer_config(config)
-    console.print(f"peer {cfg.peer_id} serving on {cfg.listen}; neighbours {cfg.neighbors}")
-    serve(cfg, base_dir=config.parent)
+    serve(
+        cfg,
+        base_dir=config.parent,
+        on_serving=lambda address: console.print(
+            f"peer {cfg.peer_id} serving on {address}; neighbours {cfg.neighbors}", soft_wrap=True
+        ),
+    )
 
 
 def _print_error(exc: BaseException) -> None:

@@ -6,6 +6,12 @@ driven by a wall clock instead of the scenario engine: every ``tick_s`` seconds 
 silent for ``heartbeat_timeout`` ticks crashed. It writes its state to ``status_file``
 after every tick, so an operator (or a test) can watch what it holds.
 
+Start-up refuses, with one clear line, what would run unsafely: ``sign: true`` without a
+``pki_dir`` (it would serve unsigned notices), a ``pki_dir`` holding another device's
+private keys or the CA key (this device could speak for others), and a ``listen``
+address another process already serves (gRPC binds with ``SO_REUSEPORT`` by default, so
+two peers on one port would both report serving and share its calls).
+
 ``peer.yaml``::
 
     peer_id: 0
@@ -13,7 +19,9 @@ after every tick, so an operator (or a test) can watch what it holds.
     device: sensor                        # main-model architecture
     listen: 127.0.0.1:50051               # this peer's PeerService address
     neighbors: {1: 127.0.0.1:50052, 2: 127.0.0.1:50053}   # bootstrap neighbours
-    pki_dir: certs/                       # optional: mutual TLS (hdus-sim certs --peers N)
+    pki_dir: certs/peer0/                 # optional: mutual TLS; this device's own folder
+                                          # written by `hdus-sim certs certs --peers N`
+    sign: true                            # sign notices with its own key (needs pki_dir)
     tick_s: 0.5
     heartbeat_timeout: 3                  # ticks of silence before a crash is declared
     status_file: peer0.status.json
@@ -21,22 +29,27 @@ after every tick, so an operator (or a test) can watch what it holds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hdus_sim.errors import ScenarioError
+from hdus_sim.errors import RunError, ScenarioError
+from hdus_sim.rundir import atomic_write
 from hdus_sim.runtime.base import PeerSpec
 from hdus_sim.runtime.inprocess import InProcessRuntime
 from hdus_sim.scenario import load_scenario, with_overrides
 from hdus_sim.world import World
+
+if TYPE_CHECKING:
+    from hdus_sim.wire.security import KeyRing, TestPki
 
 __all__ = ["PeerServeConfig", "load_peer_config", "serve"]
 
@@ -78,15 +91,89 @@ def _host(pid: int) -> str:
 
 
 def _write_status(path: Path, status: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(status, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(status, indent=1, sort_keys=True))
 
 
-def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
-    """Run one peer until ``config.ticks`` ticks have passed or SIGTERM/SIGINT arrives."""
-    from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
+def load_device_keys(config: PeerServeConfig, base: Path) -> tuple[TestPki | None, KeyRing | None]:
+    """Load the device's certificates and signing keys from ``pki_dir``, refusing unsafe ones.
+
+    Returns ``(pki, keyring)``: ``pki`` is ``None`` without a ``pki_dir`` (plaintext
+    gRPC), ``keyring`` is ``None`` unless ``sign`` is on; the ring can sign only as this
+    peer and verifies every peer.
+
+    Raises
+    ------
+    ScenarioError
+        For ``sign: true`` without ``pki_dir``, or a ``pki_dir`` that is not this
+        device's own folder (another host's TLS key, the CA key, another peer's
+        signing key).
+    """
     from hdus_sim.wire.security import KeyRing, TestPki
+
+    if config.pki_dir is None:
+        if config.sign:
+            raise ScenarioError(
+                f"peer {config.peer_id}: sign: true needs pki_dir (this device's folder "
+                "written by `hdus-sim certs`, with its own signing key and every peer's "
+                "public key); without it the peer would serve unsigned notices. Set "
+                "pki_dir, or sign: false"
+            )
+        return None, None
+    folder = base / config.pki_dir
+    pki = TestPki.load(folder)
+    own = _host(config.peer_id)
+    if own not in pki.hosts:
+        raise ScenarioError(
+            f"pki_dir {folder} has no certificate for {own} (it has {sorted(pki.hosts)}); "
+            f"point pki_dir at {own}'s folder written by `hdus-sim certs OUT --peers N`"
+        )
+    if set(pki.hosts) != {own} or pki.ca_key_pem is not None:
+        extra = sorted(set(pki.hosts) - {own})
+        held = ([f"the TLS keys of {extra}"] if extra else []) + (
+            ["the CA key"] if pki.ca_key_pem is not None else []
+        )
+        raise ScenarioError(
+            f"pki_dir {folder} holds {' and '.join(held)}: with them this device could "
+            f"speak for others; give it only its own folder (`hdus-sim certs OUT` writes "
+            f"OUT/{own}/)"
+        )
+    keyring = KeyRing.load_for(folder, [config.peer_id]) if config.sign else None
+    return pki, keyring
+
+
+@contextlib.contextmanager
+def _exclusive_ports() -> Iterator[None]:
+    """Make the gRPC servers created in this block bind their port exclusively.
+
+    That is, without ``SO_REUSEPORT``: gRPC sets it by default, so a second process
+    binds a port that is already served and both report serving. The option is added
+    here, around the transport's start, because the transport builds its servers itself.
+    """
+    import grpc
+
+    real = grpc.server
+
+    def server(*args: Any, options: Any = None, **kwargs: Any) -> Any:
+        return real(*args, options=[*(options or ()), ("grpc.so_reuseport", 0)], **kwargs)
+
+    grpc.server = server
+    try:
+        yield
+    finally:
+        grpc.server = real
+
+
+def serve(
+    config: PeerServeConfig,
+    *,
+    base_dir: Path | None = None,
+    on_serving: Callable[[str], None] | None = None,
+) -> None:
+    """Run one peer until ``config.ticks`` ticks have passed or SIGTERM/SIGINT arrives.
+
+    ``on_serving(address)`` is called once the peer's server listens (not before).
+    """
+    from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
 
     base = base_dir or Path.cwd()
     scenario_path = Path(config.scenario)
@@ -99,12 +186,11 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
             f"peer_id {config.peer_id} has no data in scenario {scenario_path} "
             f"(its peers are {scenario.all_peer_ids})"
         )
-    world = World.build(scenario)
-    pki = TestPki.load(base / config.pki_dir) if config.pki_dir else None
-    keyring = KeyRing.load(base / config.pki_dir) if (config.sign and config.pki_dir) else None
+    pki, keyring = load_device_keys(config, base)
     host, _, port = config.listen.rpartition(":")
     if host not in ("127.0.0.1", "localhost"):
         raise ScenarioError(f"listen {config.listen!r}: this build binds 127.0.0.1 only")
+    world = World.build(scenario)
     transport = GrpcTransport(
         WireConfig(
             hosts=1,
@@ -137,7 +223,20 @@ def serve(config: PeerServeConfig, *, base_dir: Path | None = None) -> None:
     transport.handler = runtime
     transport.online = runtime.online
     runtime.spawn(PeerSpec(config.peer_id, config.epoch, config.device))
-    transport.start()
+    try:
+        with _exclusive_ports():
+            transport.start()
+    except (RuntimeError, RunError) as exc:
+        transport.close()
+        if "bind" not in str(exc).lower():
+            raise
+        raise RunError(
+            f"peer {config.peer_id} cannot listen on {config.listen}: the address is in "
+            "use (another `hdus-sim peer serve`?); stop that process or choose another "
+            "listen port"
+        ) from exc
+    if on_serving is not None:
+        on_serving(transport.addresses[_host(config.peer_id)])
     transport.set_directory({_host(n): addr for n, addr in config.neighbors.items()})
     peer = runtime.peer(config.peer_id)
     with runtime.lock:

@@ -14,6 +14,11 @@ Two independent layers, both optional and both off in the default in-process run
   neighbour drop someone else's seed, even through a relay that TLS cannot see past.
 
 The PKI is for test deployments: keys are stored unencrypted next to the certificates.
+For a deployment, :func:`write_device_folders` (what ``hdus-sim certs`` writes) gives each
+device a folder of its own: the CA certificate, its host certificate and TLS key, the
+private signing keys of the peers it serves and nothing else private, and the public keys
+of every peer. A device loads it with :meth:`TestPki.load` and :meth:`KeyRing.load_for`,
+so it can sign only as itself; the CA key stays with the operator.
 gRPC is imported only by the functions that build gRPC credentials, so the in-process
 runtime can sign and verify without it.
 
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KEYRING_FILE",
     "MANIFEST_FILE",
+    "OPERATOR_FORMAT",
     "PEER_URI_PREFIX",
     "HostIdentity",
     "KeyRing",
@@ -69,6 +75,7 @@ __all__ = [
     "peer_ids_from_auth_context",
     "peer_uri",
     "server_credentials",
+    "write_device_folders",
 ]
 
 #: Prefix of the URI SubjectAlternativeName naming one served peer: ``hdus://peer/<id>``.
@@ -137,7 +144,8 @@ class TestPki:
     ca_cert_pem
         PEM self-signed CA certificate: the only root every host trusts.
     ca_key_pem
-        PEM private key of the CA (kept so more hosts can be signed later; keep it private).
+        PEM private key of the CA (kept so more hosts can be signed later; keep it private);
+        ``None`` in a device's copy, which must not be able to sign certificates.
     hosts
         Host name -> :class:`HostIdentity`.
     """
@@ -145,8 +153,12 @@ class TestPki:
     __test__ = False  # not a pytest test class despite the name
 
     ca_cert_pem: bytes = field(repr=False)
-    ca_key_pem: bytes = field(repr=False)
+    ca_key_pem: bytes | None = field(repr=False)
     hosts: dict[str, HostIdentity] = field(hash=False)
+
+    def for_host(self, name: str) -> TestPki:
+        """A device's copy: the CA certificate (not its key) and host ``name`` only."""
+        return TestPki(ca_cert_pem=self.ca_cert_pem, ca_key_pem=None, hosts={name: self.host(name)})
 
     def host(self, name: str) -> HostIdentity:
         """The identity of host ``name``; :class:`SecurityError` listing known hosts if absent."""
@@ -171,8 +183,8 @@ class TestPki:
     def save(self, directory: str | Path) -> Path:
         """Write the PKI as PEM files plus a manifest, for another process or machine to load.
 
-        Writes ``ca.pem``, ``ca.key``, ``<host>.pem``, ``<host>.key`` for every host and
-        ``manifest.json`` (host name -> peer ids). Key files are made readable by the owner
+        Writes ``ca.pem``, ``ca.key`` (if held), ``<host>.pem``, ``<host>.key`` for every
+        host and ``manifest.json`` (host name -> peer ids). Key files are made readable by the owner
         only where the platform allows.
 
         Parameters
@@ -190,7 +202,8 @@ class TestPki:
         try:
             out.mkdir(parents=True, exist_ok=True)
             (out / "ca.pem").write_bytes(self.ca_cert_pem)
-            _write_private(out / "ca.key", self.ca_key_pem)
+            if self.ca_key_pem is not None:
+                _write_private(out / "ca.key", self.ca_key_pem)
             for name, identity in sorted(self.hosts.items()):
                 (out / f"{name}.pem").write_bytes(identity.cert_pem)
                 _write_private(out / f"{name}.key", identity.key_pem)
@@ -216,7 +229,8 @@ class TestPki:
         Parameters
         ----------
         directory
-            Directory holding ``manifest.json``, ``ca.pem``, ``ca.key`` and the host files.
+            Directory holding ``manifest.json``, ``ca.pem``, the host files and, unless it
+            is a device's folder, ``ca.key``.
 
         Returns
         -------
@@ -234,6 +248,18 @@ class TestPki:
             raise SecurityError(f"missing test PKI file {manifest_path}; {_PKI_FIX}")
         try:
             manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise SecurityError(
+                f"{manifest_path} is not a test PKI manifest ({exc}); expected "
+                '{"hosts": {"<host>": [<peer id>, ...]}}; rewrite it with TestPki.save'
+            ) from exc
+        if isinstance(manifest, dict) and manifest.get("format") == OPERATOR_FORMAT:
+            names = sorted(manifest.get("devices", {}))
+            raise SecurityError(
+                f"{src} is the operator's folder written by `hdus-sim certs`: it holds no "
+                f"host keys; load a device's folder {src}/<host>/ instead (hosts: {names})"
+            )
+        try:
             host_peers = {
                 str(name): tuple(_check_peer_id(p, f"{MANIFEST_FILE} hosts.{name}") for p in ids)
                 for name, ids in manifest["hosts"].items()
@@ -243,7 +269,7 @@ class TestPki:
                 f"{manifest_path} is not a test PKI manifest ({exc}); expected "
                 '{"hosts": {"<host>": [<peer id>, ...]}}; rewrite it with TestPki.save'
             ) from exc
-        wanted = ["ca.pem", "ca.key"]
+        wanted = ["ca.pem"]
         for name in host_peers:
             wanted += [f"{name}.pem", f"{name}.key"]
         missing = [str(src / f) for f in wanted if not (src / f).is_file()]
@@ -253,9 +279,11 @@ class TestPki:
                 " (or copy the whole directory written by TestPki.save)"
             )
         ca_cert_pem = (src / "ca.pem").read_bytes()
-        ca_key_pem = (src / "ca.key").read_bytes()
         ca_cert = _load_cert(ca_cert_pem, src / "ca.pem")
-        _check_key_matches(ca_key_pem, ca_cert, src / "ca.key")
+        ca_key_pem = None  # a device's folder holds no CA key
+        if (src / "ca.key").is_file():
+            ca_key_pem = (src / "ca.key").read_bytes()
+            _check_key_matches(ca_key_pem, ca_cert, src / "ca.key")
         hosts: dict[str, HostIdentity] = {}
         for name, peers in host_peers.items():
             cert_path = src / f"{name}.pem"
@@ -678,6 +706,56 @@ class KeyRing:
         ring._public = dict(self._public)
         return ring
 
+    def only(self, peer_ids: Iterable[int]) -> KeyRing:
+        """A copy with every public key but the private keys of ``peer_ids`` only.
+
+        What one device holds: it signs as the peers it serves, verifies everyone.
+
+        Raises
+        ------
+        SecurityError
+            If this ring lacks the private key of one of ``peer_ids``.
+        """
+        wanted = sorted({_check_peer_id(p, "KeyRing.only peer_ids") for p in peer_ids})
+        missing = [p for p in wanted if p not in self._private]
+        if missing:
+            raise SecurityError(
+                f"no private key for peer(s) {missing} in this key ring (it holds "
+                f"{sorted(self._private)})"
+            )
+        ring = self.public_only()
+        ring._private = {p: self._private[p] for p in wanted}
+        return ring
+
+    @classmethod
+    def load_for(cls, directory: str | Path, peer_ids: Iterable[int]) -> KeyRing:
+        """Load a device's ring: the private keys of ``peer_ids`` (exactly), public for all.
+
+        Raises
+        ------
+        SecurityError
+            If a private key of ``peer_ids`` is missing, or the folder holds private keys
+            of other peers too (every device would then be able to sign as them: give each
+            device its own folder, as ``hdus-sim certs`` writes).
+        """
+        wanted = sorted({_check_peer_id(p, "KeyRing.load_for peer_ids") for p in peer_ids})
+        ring = cls.load(directory)
+        path = Path(directory) / KEYRING_FILE
+        missing = [p for p in wanted if not ring.can_sign(p)]
+        if missing:
+            raise SecurityError(
+                f"{path} holds no private key of peer(s) {missing}, so they cannot sign; "
+                "point pki_dir at the device's own folder written by `hdus-sim certs`"
+            )
+        others = sorted(ring.signing_peer_ids - set(wanted))
+        if others:
+            raise SecurityError(
+                f"{path} holds the private keys of peer(s) {others} besides {wanted}: this "
+                "device could sign as them; give every device only its own folder (hdus-sim "
+                "certs OUT writes OUT/<host>/) and keep the others off it"
+            )
+        return ring
+
     def sign(self, peer_id: int, payload: bytes) -> bytes:
         """Sign ``payload`` as ``peer_id``; a 64-byte Ed25519 signature.
 
@@ -868,3 +946,53 @@ class PeerCredentials:
     def verify(self, peer_id: int, payload: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is ``peer_id``'s over ``payload`` (never raises)."""
         return self.ring.verify(peer_id, payload, signature)
+
+# --------------------------------------------------------------------------------------------
+# One folder per device
+# --------------------------------------------------------------------------------------------
+
+#: ``format`` of the manifest in the operator's folder written by :func:`write_device_folders`.
+OPERATOR_FORMAT: Final[str] = "hdus-sim test pki (operator)"
+
+
+def write_device_folders(directory: str | Path, pki: TestPki, ring: KeyRing) -> dict[str, Path]:
+    """Write an operator's folder and one folder per device (what ``hdus-sim certs`` writes).
+
+    ``directory`` gets ``ca.pem``, ``ca.key`` (the operator keeps it: it signs
+    certificates), ``manifest.json`` (host -> peer ids) and ``keyring.json`` holding every
+    peer's *public* key only. ``directory/<host>/`` gets what that device needs and no
+    other device's secret: ``ca.pem``, ``<host>.pem`` and ``<host>.key`` (its mTLS
+    identity), ``manifest.json`` (this host only), and ``keyring.json`` with every peer's
+    public key plus the private keys of the peers this host serves (owner-readable only).
+
+    Returns
+    -------
+    dict[str, Path]
+        Host name -> its device folder.
+
+    Raises
+    ------
+    SecurityError
+        If ``ring`` lacks a private key of a served peer, or a file cannot be written.
+    """
+    out = Path(directory)
+    devices = {}
+    for name in sorted(pki.hosts):
+        folder = out / name
+        pki.for_host(name).save(folder)
+        ring.only(pki.hosts[name].peer_ids).save(folder)
+        devices[name] = folder
+    ring.public_only().save(out)
+    manifest = {
+        "format": OPERATOR_FORMAT,
+        "version": 1,
+        "devices": {name: list(h.peer_ids) for name, h in sorted(pki.hosts.items())},
+    }
+    try:
+        (out / "ca.pem").write_bytes(pki.ca_cert_pem)
+        if pki.ca_key_pem is not None:
+            _write_private(out / "ca.key", pki.ca_key_pem)
+        (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    except OSError as exc:
+        raise SecurityError(f"cannot write the test PKI to {out}: {exc}") from exc
+    return devices

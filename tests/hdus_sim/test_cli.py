@@ -105,10 +105,15 @@ def test_certs_makes_a_loadable_test_pki(tmp_path: Path) -> None:
 
     res = cli("certs", str(tmp_path / "pki"), "--host", "gw=0,1", "--host", "dev=2")
     assert res.returncode == 0, res.stderr
-    pki = TestPki.load(tmp_path / "pki")
-    assert pki.hosts["gw"].peer_ids == (0, 1) and pki.hosts["dev"].peer_ids == (2,)
-    keys = KeyRing.load(tmp_path / "pki")
-    assert keys.verify(2, b"x", keys.sign(2, b"x"))
+    # one folder per device, each holding its own secrets only
+    gw, dev = TestPki.load(tmp_path / "pki" / "gw"), TestPki.load(tmp_path / "pki" / "dev")
+    assert gw.hosts["gw"].peer_ids == (0, 1) and dev.hosts["dev"].peer_ids == (2,)
+    assert sorted(gw.hosts) == ["gw"] and gw.ca_key_pem is None
+    gw_keys = KeyRing.load_for(tmp_path / "pki" / "gw", [0, 1])
+    dev_keys = KeyRing.load_for(tmp_path / "pki" / "dev", [2])
+    assert gw_keys.verify(2, b"x", dev_keys.sign(2, b"x"))
+    assert not gw_keys.can_sign(2) and not dev_keys.can_sign(0)
+    assert KeyRing.load(tmp_path / "pki").signing_peer_ids == frozenset()  # public ring
     res = cli("certs", str(tmp_path / "bad"), "--host", "gw")
     assert res.returncode != 0 and "NAME=0,1,2" in res.stderr + res.stdout
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from hdus_sim.wire.security import KeyRing, make_test_pki
+from hdus_sim.wire.security import KeyRing, make_test_pki, write_device_folders
 
 ROOT = Path(__file__).parents[2]
 
@@ -44,8 +44,9 @@ def test_three_processes_gossip_and_drop_a_killed_peer(tiny: dict, tmp_path: Pat
     tiny["events"] = []
     tiny["peers"]["initial"] = 3
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(tiny))
-    make_test_pki({f"peer{i}": [i] for i in range(3)}).save(tmp_path / "certs")
-    KeyRing.generate(range(3), seed=1).save(tmp_path / "certs")
+    # what `hdus-sim certs certs --peers 3` writes: one folder per device
+    pki = make_test_pki({f"peer{i}": [i] for i in range(3)})
+    write_device_folders(tmp_path / "certs", pki, KeyRing.generate(range(3), seed=1))
     ports = {i: free_port() for i in range(3)}
     procs: dict[int, subprocess.Popen[bytes]] = {}
     status = {i: tmp_path / f"peer{i}.status.json" for i in range(3)}
@@ -61,7 +62,7 @@ def test_three_processes_gossip_and_drop_a_killed_peer(tiny: dict, tmp_path: Pat
                 "device": "sensor",
                 "listen": f"127.0.0.1:{ports[i]}",
                 "neighbors": {j: f"127.0.0.1:{ports[j]}" for j in range(3) if j != i},
-                "pki_dir": "certs",
+                "pki_dir": f"certs/peer{i}",
                 "sign": True,
                 "tick_s": 0.3,
                 "heartbeat_timeout": 4,
@@ -112,3 +113,67 @@ def test_three_processes_gossip_and_drop_a_killed_peer(tiny: dict, tmp_path: Pat
                 p.kill()
     errors = (tmp_path / "peer0.err").read_text()
     assert "Traceback" not in errors, errors[-2000:]
+
+
+def serve_cli(config: Path, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hdus_sim", "peer", "serve", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def peer_config(tmp_path: Path, tiny: dict, name: str, **fields: object) -> Path:
+    tiny["events"] = []
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(tiny))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"peer_id": 0, "scenario": "scenario.yaml", **fields}))
+    return path
+
+
+def test_sign_without_keys_is_refused_at_start_up(tiny: dict, tmp_path: Path) -> None:
+    config = peer_config(tmp_path, tiny, "p", sign=True, ticks=1)
+    proc = serve_cli(config)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    assert "serving" not in out  # it never served plaintext with unsigned notices
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "sign: true needs pki_dir" in lines[0], err
+
+
+def test_a_device_folder_with_other_peers_keys_is_refused(tiny: dict, tmp_path: Path) -> None:
+    make_test_pki({f"peer{i}": [i] for i in range(2)}).save(tmp_path / "shared")
+    KeyRing.generate(range(2), seed=1).save(tmp_path / "shared")  # the old one-folder layout
+    config = peer_config(tmp_path, tiny, "p", sign=True, pki_dir="shared", ticks=1)
+    proc = serve_cli(config)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "serving" not in out, out + err
+    assert "holds the TLS keys of ['peer1'] and the CA key" in " ".join(err.split())
+
+
+def test_two_peers_on_one_listen_address_do_not_both_serve(tiny: dict, tmp_path: Path) -> None:
+    listen = f"127.0.0.1:{free_port()}"
+    status = tmp_path / "first.status.json"
+    first = serve_cli(
+        peer_config(tmp_path, tiny, "first", listen=listen, status_file=str(status), tick_s=0.3)
+    )
+    try:
+        wait_for(lambda: read_status(status).get("address") == listen, 120, "the first peer")
+        second = serve_cli(peer_config(tmp_path, tiny, "second", peer_id=1, listen=listen, ticks=3))
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 2, out + err
+        assert "serving" not in out
+        assert f"cannot listen on {listen}: the address is in use" in " ".join(err.split())
+        assert "Traceback" not in err
+        assert first.poll() is None  # the first one still serves
+    finally:
+        first.send_signal(signal.SIGTERM)
+        try:
+            out, _ = first.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            first.kill()
+            out, _ = first.communicate()
+    assert f"peer 0 serving on {listen}" in out

@@ -22,6 +22,7 @@ from hdus_sim.wire.security import (
     make_test_pki,
     peer_ids_from_auth_context,
     server_credentials,
+    write_device_folders,
 )
 
 TIMEOUT = 5.0  # seconds; failures must not hang the suite
@@ -333,3 +334,53 @@ def test_keyring_load_errors(tmp_path: Path) -> None:
     (tmp_path / "bad" / KEYRING_FILE).write_text(json.dumps(doc))
     with pytest.raises(SecurityError, match="different public key"):
         KeyRing.load(tmp_path / "bad")
+
+
+# ---- one folder per device ------------------------------------------------------------------
+
+
+def test_keyring_only_keeps_every_public_key_and_the_given_private_ones() -> None:
+    ring = KeyRing.generate([0, 1, 2], seed=3)
+    mine = ring.only([1])
+    assert mine.signing_peer_ids == frozenset({1}) and mine.peer_ids == frozenset({0, 1, 2})
+    with pytest.raises(SecurityError, match=r"no private key for peer\(s\) \[7\]"):
+        ring.only([1, 7])
+
+
+def test_device_folders_hold_only_their_own_secrets(tmp_path: Path) -> None:
+    pki = make_test_pki({"peer1": [1], "peer2": [2], "gw": [3, 4]})
+    ring = KeyRing.generate([1, 2, 3, 4], seed=5)
+    devices = write_device_folders(tmp_path / "certs", pki, ring)
+    assert sorted(devices) == ["gw", "peer1", "peer2"]
+    top = tmp_path / "certs"
+    assert "private" not in json.loads((top / KEYRING_FILE).read_text())  # public ring only
+    assert (top / "ca.key").is_file() and not list(top.glob("peer*.key"))
+    for name, folder in devices.items():
+        keys = sorted(p.name for p in folder.glob("*.key"))
+        assert keys == [f"{name}.key"]  # its own TLS key, never the CA's or another host's
+        doc = json.loads((folder / KEYRING_FILE).read_text())
+        assert sorted(doc["private"]) == [str(p) for p in pki.hosts[name].peer_ids]
+        assert sorted(doc["public"]) == ["1", "2", "3", "4"]
+        assert (folder / KEYRING_FILE).stat().st_mode & 0o077 == 0
+        device = TestPki.load(folder)
+        assert sorted(device.hosts) == [name] and device.ca_key_pem is None
+    with pytest.raises(SecurityError, match=r"operator's folder.*certs/<host>/"):
+        TestPki.load(top)
+
+
+def test_a_device_signs_only_as_itself_and_verifies_the_others(tmp_path: Path) -> None:
+    pki = make_test_pki({f"peer{i}": [i] for i in range(3)})
+    devices = write_device_folders(tmp_path, pki, KeyRing.generate(range(3), seed=1))
+    one = KeyRing.load_for(devices["peer1"], [1])
+    two = KeyRing.load_for(devices["peer2"], [2])
+    with pytest.raises(SecurityError, match=r"cannot sign as peer 2: .* only for peers \[1\]"):
+        one.sign(2, b"leave:2:epoch=0")
+    signed = two.sign(2, b"leave:2:epoch=0")
+    assert one.verify(2, b"leave:2:epoch=0", signed)  # device 1 checks device 2's notice
+    assert not one.verify(1, b"leave:2:epoch=0", signed)
+    with pytest.raises(SecurityError, match=r"holds no private key of peer\(s\) \[2\]"):
+        KeyRing.load_for(devices["peer1"], [2])
+    # the old layout: one ring with every private key, loaded by every device
+    KeyRing.generate(range(3), seed=1).save(tmp_path / "shared")
+    with pytest.raises(SecurityError, match=r"private keys of peer\(s\) \[0, 2\] besides \[1\]"):
+        KeyRing.load_for(tmp_path / "shared", [1])
