@@ -33,6 +33,7 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
         False,
     ),
     ("wire_throughput.py", "Seed exchange over loopback gRPC vs the in-process hand-over", True),
+    ("signing_cost.py", "Owner signatures: cost per message", False),
     ("point_deletion.py", "Point deletion: SISA, certified removal, summation form", True),
     ("scale_runtimes.py", "Runtimes side by side and the largest runs (in-process, Ray)", True),
     (
