@@ -30,11 +30,10 @@ from hdus_sim.scenario_checks import (
     check_class_drop,
     check_events,
     check_fields,
-    check_initial_graph,
+    check_topology,
 )
 from hdus_sim.scenario_yaml import check_document, field_path, read_yaml_file
 from topologies import BUILDERS, build
-from topologies.errors import TopologyError
 
 __all__ = ["Event", "Scenario", "load_scenario", "scenario_to_dict"]
 
@@ -425,7 +424,6 @@ class Scenario(BaseModel):
         """The events the ``churn`` processes generate (``None`` without churn)."""
         if self.churn is None:
             return None
-        from hdus_sim.rng import derive_seed
 
         clusters: dict[int, int] = {}
         if self.topology.kind == "clustered_gateways":
@@ -476,17 +474,7 @@ class Scenario(BaseModel):
         """Cross-field checks, in order of cost: the size budget before anything is built."""
         check_budget(self)
         check_fields(self)
-        try:
-            graph = build(
-                self.topology.kind,
-                self.peers.initial,
-                seed=derive_seed(self.seed, "topology"),
-                **self.topology.params,
-            )
-        except TopologyError as exc:
-            raise ValueError(f"`topology.params`: {exc}") from None
-        check_initial_graph(self, graph)
-        del graph
+        check_topology(self)
         if self.churn is not None:
             arrivals = self.churn.arrivals
             names = list((arrivals.device_mix or {}) if arrivals is not None else {})

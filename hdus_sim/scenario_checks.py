@@ -35,6 +35,7 @@ __all__ = [
     "check_events",
     "check_fields",
     "check_initial_graph",
+    "check_topology",
     "estimate_edges",
     "scenario_notes",
 ]
@@ -44,7 +45,10 @@ _DATASET_SIZES = {"digits": 1797}
 #: Largest topology file read (bytes); its edges also count against ``limits.max_edges``.
 MAX_TOPOLOGY_FILE_BYTES = 64 * 1024 * 1024
 #: ``clustered_gateways`` computes a devices x gateways distance table (24 bytes a pair).
-_MAX_GATEWAY_PAIRS = 10_000_000
+_MAX_GATEWAY_PAIRS = 2_000_000
+#: Validation builds the initial graph (checking its connectivity) up to this many edges
+#: (about 0.3 s); a larger one has its parameters checked without building it.
+BUILD_IN_VALIDATION_EDGES = 20_000
 #: A random builder is refused up front when more than this many nodes would be isolated
 #: on average: it would retry 100 times (each a full build) and then fail anyway.
 _MAX_EXPECTED_ISOLATED = 10.0
@@ -192,7 +196,12 @@ def check_budget(sc: Scenario) -> None:
         )
     total_rounds = sc.rounds + sc.effective_settle_rounds
     if total_rounds > lim.max_rounds:
-        field = "rounds" if sc.rounds > lim.max_rounds // 2 else "settle_rounds"
+        field = "rounds"
+        if sc.rounds <= sc.effective_settle_rounds:  # name what made the settle rounds large
+            ex = sc.exchange
+            field = "settle_rounds" if sc.settle_rounds is not None else "exchange.relay_hops"
+            if sc.settle_rounds is None and ex.heartbeat_timeout >= ex.relay_hops:
+                field = "exchange.heartbeat_timeout"
         raise _fail(
             field,
             f"{sc.rounds:,} rounds plus {sc.effective_settle_rounds:,} settle rounds "
@@ -222,7 +231,7 @@ def check_budget(sc: Scenario) -> None:
         mean = 2 * edges / max(n, 1)
         raise _fail(
             "topology",
-            f"a {kind} graph on {n:,} peers has {'about ' if kind in _RANDOM else ''}"
+            f"the {kind} graph on {n:,} peers has {'about ' if kind in _RANDOM else ''}"
             f"{edges:,} edges (mean degree {mean:,.0f}), over the budget limits.max_edges = "
             f"{lim.max_edges:,}; use a sparser topology (e.g. kind: k_regular, params: "
             f"{{k: 4}} gives {2 * n:,} edges), fewer peers, or raise limits.max_edges",
@@ -287,7 +296,7 @@ def _check_density(kind: str, n: int, params: dict[str, Any]) -> None:
     if isolated > _MAX_EXPECTED_ISOLATED:
         raise _fail(
             field,
-            f"a {kind} graph on {n:,} peers with {field.rsplit('.', 1)[1]}="
+            f"the {kind} graph on {n:,} peers with {field.rsplit('.', 1)[1]}="
             f"{params[field.rsplit('.', 1)[1]]} leaves about {isolated:,.0f} peers without "
             f"a link, so it is (almost) never connected; {fix}",
         )
@@ -396,6 +405,39 @@ def check_class_drop(sc: Scenario, peers: int) -> None:
 
 
 # ---------------------------------------------------------------------------- graph
+def check_topology(sc: Scenario) -> None:
+    """Check the initial graph's parameters, and build it if small enough to check it whole.
+
+    Graphs up to :data:`BUILD_IN_VALIDATION_EDGES` edges, and file topologies, are built
+    exactly as the run builds them (so a random graph too sparse to be connected in 100
+    draws is refused here); larger ones are checked by
+    :func:`topologies.check_params`, in constant time, and the draw happens at build time.
+    """
+    from hdus_sim.rng import derive_seed
+    from topologies import build, check_params
+    from topologies.errors import TopologyError
+
+    kind, n, params = sc.topology.kind, sc.peers.initial, sc.topology.params
+    seed = derive_seed(sc.seed, "topology")
+    edges = estimate_edges(kind, n, params)
+    try:
+        if kind == "file" or (edges is not None and edges <= BUILD_IN_VALIDATION_EDGES):
+            graph = build(kind, n, seed=seed, **params)
+        else:
+            check_params(kind, n, seed=seed, **params)
+            return
+    except TopologyError as exc:
+        held = re.search(r"holds (\d+) nodes", str(exc))
+        if kind == "file" and held and "n=" in str(exc):
+            raise _fail(
+                "peers.initial",
+                f"{n} peers, but the topology file {str(params.get('path'))!r} holds "
+                f"{held.group(1)} nodes; set peers.initial: {held.group(1)}",
+            ) from None
+        raise _fail("topology.params", str(exc)) from None
+    check_initial_graph(sc, graph)
+
+
 def check_initial_graph(sc: Scenario, graph: nx.Graph) -> None:
     """A file topology must be connected, unless ``dynamics.guard: repair`` joins it.
 

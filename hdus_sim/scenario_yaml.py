@@ -176,8 +176,9 @@ def read_yaml_text(data: bytes | str, label: str = "(text)") -> Any:
         raise
     except yaml.YAMLError as exc:
         raise ScenarioError(_yaml_message(exc, label)) from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        # a scalar PyYAML's constructors cannot turn into a value (e.g. a huge exponent)
+    except Exception as exc:
+        # a scalar PyYAML's constructors cannot turn into a value: e.g. `!!timestamp 21`
+        # (AttributeError inside PyYAML) or `!!binary` that is not base64
         raise ScenarioError(
             f"scenario {label} holds a value that cannot be read ({type(exc).__name__}: "
             f"{str(exc)[:80]}); fix or quote it"
@@ -192,6 +193,11 @@ def _yaml_message(exc: yaml.YAMLError, label: str) -> str:
     context = getattr(exc, "context", None)
     detail = f"{problem} ({context})" if context else str(problem)
     detail = " ".join(detail.split())
+    if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in detail:
+        return (
+            f"scenario file {label} is not plain YAML{where}: {detail}; remove the tag "
+            "(a scenario holds plain mappings, lists, numbers and text)"
+        )
     return f"scenario file {label} is not valid YAML{where}: {detail}; fix the syntax there"
 
 
