@@ -71,7 +71,7 @@ class LimitsSpec(BaseModel):
     #: scripted rounds plus settle rounds
     max_rounds: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     #: peers x rounds (per-peer, per-round bookkeeping: churn masks, deletion draws)
-    max_peer_rounds: Annotated[int, Field(ge=1, le=10_000_000_000)] = 20_000_000
+    max_peer_rounds: Annotated[int, Field(ge=1, le=10_000_000_000)] = 5_000_000
     #: expected deletion requests (the Poisson stream plus scripted ones)
     max_deletion_requests: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     #: values of a synthetic dataset, samples x dimensions (4 bytes each)
