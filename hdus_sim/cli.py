@@ -94,15 +94,9 @@ def run(
     In-process runs keep a journal and checkpoints in --out; ``--resume DIR`` continues a
     run that was killed, with the same result as an uninterrupted run.
     """
-    from hdus_sim.outputs import prepare_dir, write_run
     from hdus_sim.scenario import load_scenario, scenario_to_dict, with_overrides
-    from hdus_sim.simulation import Simulation
 
-    if resume is not None:
-        sim = Simulation.resume(resume)
-        sc = sim.scenario
-        out = resume
-    else:
+    if resume is None:  # the scenario is checked before torch and the simulation load
         if scenario is None:
             raise typer.BadParameter("give a SCENARIO file, or --resume DIR")
         sc = load_scenario(scenario)
@@ -111,6 +105,14 @@ def run(
         from hdus_sim.scenario_checks import scenario_notes
 
         _print_notes(scenario_notes(sc))
+    from hdus_sim.outputs import prepare_dir, write_run
+    from hdus_sim.simulation import Simulation
+
+    if resume is not None:
+        sim = Simulation.resume(resume)
+        sc = sim.scenario
+        out = resume
+    else:
         sim = Simulation(sc)
         if sc.runtime.kind == "inprocess":
             for stale in ("journal.jsonl", "checkpoint.pkl"):

@@ -153,3 +153,20 @@ def test_every_error_line_names_the_source(tmp_path: Path) -> None:
         load_scenario(path)
     lines = str(info.value).splitlines()
     assert len(lines) == 2 and all(line.startswith(f"{path}: `") for line in lines)
+
+
+def test_a_disconnected_file_is_joined_at_round_0_and_logged(tmp_path: Path) -> None:
+    import networkx as nx
+
+    from hdus_sim.simulation import Simulation
+
+    edges = tmp_path / "net.txt"
+    edges.write_text("0 1\n1 2\n3 4\n4 5\n")
+    data = _base()
+    data["events"] = []
+    data["topology"] = {"kind": "file", "params": {"path": str(edges)}}
+    data["dynamics"] = {"guard": "repair"}
+    sim = Simulation(load_scenario(data)).build()
+    assert nx.is_connected(sim.graph)
+    [repaired] = [e for e in sim.events if e["kind"] == "partition_repaired"]
+    assert repaired["round"] == 0 and repaired["components"] == [[0, 1, 2], [3, 4, 5]]
