@@ -362,6 +362,26 @@ CASES: list[Case] = [
         _edit(_set("backdoor", {"peer": 0, "target": 12})),
     ),
     Case(
+        "backdoor.peer naming a peer that never exists",
+        "`backdoor.peer`",
+        _edit(_set("backdoor", {"peer": 99})),
+    ),
+    Case(
+        "a debug hook naming an unknown peer",
+        "`debug.mute_relays`",
+        _edit(_set("debug", {"mute_relays": [50]})),
+    ),
+    Case(
+        "kill_actor of an actor that hosts no peer",
+        "`events[2].actor`",
+        _edit(
+            _both(
+                _set("runtime", {"peers_per_actor": 4}),
+                _event({"at": 3, "kind": "kill_actor", "actor": 5}),
+            )
+        ),
+    ),
+    Case(
         "partition.reference.size: more samples than the dataset",
         "`partition.reference.size`",
         _edit(_set("partition.reference.size", 5000)),
@@ -387,6 +407,25 @@ CASES: list[Case] = [
         "exchange.heartbeat_timeout: 1000000000 (settle rounds)",
         "`exchange.heartbeat_timeout`",
         _edit(_set("exchange", {"heartbeat_timeout": 1_000_000_000})),
+    ),
+    Case(
+        "churn sessions over 100,000 peers (planned peer by peer)",
+        "`churn`",
+        _edit(
+            _both(
+                _set("peers.initial", 100_000),
+                _set(
+                    "churn",
+                    {
+                        "sessions": {
+                            "distribution": "exponential",
+                            "params": {"scale": 5.0},
+                            "offline": {"distribution": "exponential", "params": {"scale": 2.0}},
+                        }
+                    },
+                ),
+            )
+        ),
     ),
     Case(
         "dataset.synthetic_samples: 10**12",

@@ -35,6 +35,7 @@ __all__ = [
     "check_events",
     "check_fields",
     "check_initial_graph",
+    "check_peer_refs",
     "check_topology",
     "estimate_edges",
     "scenario_notes",
@@ -72,6 +73,9 @@ class LimitsSpec(BaseModel):
     max_rounds: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     #: peers x rounds (per-peer, per-round bookkeeping: churn masks, deletion draws)
     max_peer_rounds: Annotated[int, Field(ge=1, le=10_000_000_000)] = 5_000_000
+    #: peers ever online when a ``churn`` section is given: churn is planned peer by peer
+    #: during validation (about 1 ms a peer, per-peer random streams)
+    max_churn_peers: Annotated[int, Field(ge=2, le=10_000_000)] = 10_000
     #: expected deletion requests (the Poisson stream plus scripted ones)
     max_deletion_requests: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     #: values of a synthetic dataset, samples x dimensions (4 bytes each)
@@ -193,6 +197,13 @@ def check_budget(sc: Scenario) -> None:
             f"about {peers:,} peers are ever online (initial, joins and churn arrivals), over "
             f"the budget limits.max_peers = {lim.max_peers:,}; lower churn.arrivals.rate or "
             "the rounds, or raise limits.max_peers",
+        )
+    if sc.churn is not None and peers > lim.max_churn_peers:
+        raise _fail(
+            "churn",
+            f"churn is planned peer by peer before the run (about 1 ms a peer): {peers:,} peers "
+            f"is over the budget limits.max_churn_peers = {lim.max_churn_peers:,}; use fewer "
+            "peers, or raise limits.max_churn_peers and expect validation to take longer",
         )
     total_rounds = sc.rounds + sc.effective_settle_rounds
     if total_rounds > lim.max_rounds:
@@ -402,6 +413,39 @@ def check_class_drop(sc: Scenario, peers: int) -> None:
         f"by every peer and their samples would belong to nobody; use more peers or "
         f"classes_dropped <= {classes // 2}",
     )
+
+
+def check_peer_refs(sc: Scenario, ever: set[int]) -> None:
+    """Peers named outside the events (faults, backdoor, debug hooks, actors) must exist.
+
+    ``ever`` holds every peer id that is online at some round.
+    """
+    refs: list[tuple[str, list[int]]] = [
+        (f"faults.partitions[{i}].peers", part.peers) for i, part in enumerate(sc.faults.partitions)
+    ]
+    if sc.backdoor is not None:
+        refs.append(("backdoor.peer", [sc.backdoor.peer]))
+    for hook in ("keep_dropped_seeds", "mute_relays", "noop_deletions"):
+        refs.append((f"debug.{hook}", getattr(sc.debug, hook)))
+    for field, peers in refs:
+        unknown = sorted(set(peers) - ever)
+        if unknown:
+            raise _fail(
+                field,
+                f"unknown peer(s) {unknown[:10]}; name peers that are online at some round "
+                f"({_ranges(ever)})",
+            )
+    index = {id(e): i for i, e in enumerate(sc.events)}
+    ppa = sc.runtime.peers_per_actor
+    actors = -(-len(ever) // ppa) if ppa else len(ever)  # automatic packing: at most 1 a peer
+    for ev in sc.events:
+        if ev.kind == "kill_actor" and ev.actor is not None and ev.actor >= actors:
+            packing = f"peers_per_actor {ppa}" if ppa else "one peer or more per actor"
+            raise _fail(
+                f"events[{index[id(ev)]}].actor",
+                f"actor {ev.actor} hosts no peer: {len(ever)} peers with {packing} make at most "
+                f"{actors} actors (0..{actors - 1})",
+            )
 
 
 # ---------------------------------------------------------------------------- graph
