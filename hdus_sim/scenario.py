@@ -538,8 +538,8 @@ def _inline_trace(raw: dict[str, Any], base: Path, label: str) -> None:
     }
 
 
-def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
-    """Load and validate a scenario from a YAML file path or a dict.
+def load_scenario(source: str | Path | Mapping[str, Any], *, label: str = "(dict)") -> Scenario:
+    """Load and validate a scenario from a YAML file path or a dict (named ``label`` in errors).
 
     The document is read safely (size, depth and alias caps, no duplicate keys, UTF-8 only:
     :mod:`hdus_sim.scenario_yaml`), checked for non-finite numbers, then validated field by
@@ -563,7 +563,6 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     hdus_sim.errors.ScenarioError: (dict): missing field `peers`: add it
     """
     if isinstance(source, Mapping):
-        label = "(dict)"
         check_document(source, label, example=lambda parts: example_value(Scenario, parts))
         raw: Any = copy.deepcopy(dict(source))
         base = Path.cwd()
@@ -602,4 +601,5 @@ def with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario
                 node[part] = {}
             node = node[part]
         node[parts[-1]] = value
-    return load_scenario(data)
+    shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    return load_scenario(data, label=f"{scenario.name} with {shown[:80]}")

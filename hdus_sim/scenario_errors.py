@@ -40,6 +40,8 @@ _HINTS = {
 }
 #: most error lines printed for one scenario (the rest are counted)
 MAX_LINES = 20
+#: a message that starts with a field path, e.g. ``churn.outages[0].peers: ...``
+_LEADING_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z_]+|\[\d+\])+)(?=[: ])")
 #: location parts pydantic adds for union members and validators, not field names
 _TYPE_PART = re.compile(r".*\[.*\]$|function-(after|before|wrap|plain)$")
 
@@ -109,7 +111,7 @@ def format_errors(err: ValidationError, source: str, root: type[BaseModel]) -> s
     for key, errs in fields.items():
         kind, msg, got = errs[0]
         if not isinstance(key, tuple):  # a cross-field check: its message names the field
-            lines.append(msg)
+            lines.append(_LEADING_FIELD.sub(r"`\1`", msg, count=1))
             continue
         field = field_path(key)
         if kind == "missing":

@@ -193,6 +193,11 @@ def _yaml_message(exc: yaml.YAMLError, label: str) -> str:
     context = getattr(exc, "context", None)
     detail = f"{problem} ({context})" if context else str(problem)
     detail = " ".join(detail.split())
+    if "maximum nesting depth" in detail:  # libyaml's own limit, hit before ours
+        return (
+            f"scenario {label}{where}: nested deeper than {MAX_DEPTH} levels (a scenario needs "
+            "at most 6); flatten the document"
+        )
     if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in detail:
         return (
             f"scenario file {label} is not plain YAML{where}: {detail}; remove the tag "
