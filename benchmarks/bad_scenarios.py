@@ -493,6 +493,12 @@ CASES: list[Case] = [
     Case(
         "a python object tag", "tag", _replace("seed: 3\n", "seed: !!python/object:os.system 3\n")
     ),
+    Case(
+        "a tag PyYAML fails on (!!timestamp 21, found by the fuzzer)",
+        "cannot be read",
+        _replace("seed: 3\n", "seed: !!timestamp 21\n"),
+    ),
+    Case("a folder instead of a file", "folder", lambda f: f),
     Case("two YAML documents", "single document", lambda f: _text(f, _base_text() + "---\na: 1\n")),
     Case("a negative seed", "`seed`", _edit(_set("seed", -1))),
     Case("a misspelt field", "`topolgy`", _edit(lambda d: d.update(topolgy=d.pop("topology")))),

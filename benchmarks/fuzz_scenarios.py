@@ -414,7 +414,13 @@ def _check_one(path: Path, time_cap: float, accept_cap: float) -> tuple[str, str
     if code == 1:
         if not lines or any(not line.startswith("error: ") for line in lines):
             return "crash", f"refusal printed non-error lines: {text[:200]!r}", wall
-        return "refused", lines[0].removeprefix("error: "), wall
+        try:  # load_scenario refuses it too, with the same ScenarioError
+            load_scenario(path)
+        except ScenarioError:
+            return "refused", lines[0].removeprefix("error: "), wall
+        except Exception as exc:
+            return "crash", f"load_scenario raised {type(exc).__name__}: {exc}"[:300], wall
+        return "crash", "validate refused it but load_scenario accepted it", wall
     if code != 0:
         return "crash", f"exit code {code}: {text[:200]!r}", wall
     if any(not line.startswith("note: ") for line in lines):

@@ -101,11 +101,23 @@ def read_yaml_file(path: Path) -> Any:
         expand past :data:`MAX_ALIAS_VALUES`.
     """
     label = str(path)
+    if path.is_dir():
+        raise ScenarioError(f"scenario {label} is a folder; give the path of a YAML file in it")
     if not path.is_file():
         raise ScenarioError(
             f"scenario file {label} does not exist; give the path of a YAML file "
             "(see scenarios/ for examples)"
         )
+    try:
+        return _read_capped(path, label)
+    except OSError as exc:
+        raise ScenarioError(
+            f"scenario file {label} could not be read ({exc.strerror or exc}); check its "
+            "permissions"
+        ) from None
+
+
+def _read_capped(path: Path, label: str) -> Any:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ScenarioError(
