@@ -4,9 +4,10 @@ Each :class:`Case` writes one bad scenario (and any topology or trace file it na
 fresh folder; the script runs ``python -m hdus_sim validate FILE`` on it as a real
 subprocess and measures the wall time (``time.perf_counter`` around the process, Python
 start-up and imports included, about 1 s) and the peak resident memory of that process
-(``ru_maxrss`` from ``os.wait4``). A case passes when the process exits 1 within the time
-cap (default 5 s) and memory cap (500 MB), prints no traceback, and prints exactly one
-``error:`` line that names the case's field. ``tests/hdus_sim/test_bad_scenarios.py`` runs
+(``ru_maxrss`` from ``os.wait4``), with its CPU time (user + system: unlike wall time, it
+does not grow when other jobs load the machine). A case passes when the process exits 1
+within the time cap (default 5 s) and memory cap (500 MB), prints no traceback, and prints
+exactly one ``error:`` line that names the case's field. ``tests/hdus_sim/test_bad_scenarios.py`` runs
 the same catalogue in-process.
 
 Usage::
@@ -559,6 +560,7 @@ class Outcome:
     stderr: str
     wall_s: float
     peak_mb: float
+    cpu_s: float = 0.0
 
     @property
     def lines(self) -> list[str]:
@@ -609,7 +611,8 @@ def measure(case: Case, folder: Path, *, timeout: float = 30.0) -> Outcome:
             time.sleep(0.005)
         wall = time.perf_counter() - t0
     proc.returncode = -9 if code is None else code  # reaped here: Popen must not wait again
-    return Outcome(case, code, err.read_text(errors="replace"), wall, usage.ru_maxrss / 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Outcome(case, code, err.read_text(errors="replace"), wall, usage.ru_maxrss / 1024, cpu)
 
 
 def _cell(text: str) -> str:
@@ -642,23 +645,26 @@ def main(argv: list[str] | None = None) -> int:
                 _cell(printed),
                 str(out.code),
                 f"{out.wall_s:.2f}",
+                f"{out.cpu_s:.2f}",
                 f"{out.peak_mb:.0f}",
                 "ok" if not bad else "FAIL: " + ", ".join(bad),
             ]
         )
         print(f"[{i}/{len(chosen)}] {case.name}: {bad or 'ok'}", file=sys.stderr)
     header = ["#", "bad input (bold: named in the issue)", "error printed", "exit", "wall s"]
-    header += ["peak MB", "verdict"]
+    header += ["CPU s", "peak MB", "verdict"]
     if args.markdown:
         print(md_table(header, rows, left=True))
     else:
         for row in rows:
             print(" | ".join(row))
     walls = [float(r[4]) for r in rows]
-    peaks = [float(r[5]) for r in rows]
+    cpus = [float(r[5]) for r in rows]
+    peaks = [float(r[6]) for r in rows]
     print(
         f"\n{len(rows)} cases, {len(rows) - failed} refused as required, {failed} failing; "
-        f"wall max {max(walls):.2f} s, peak memory max {max(peaks):.0f} MB; "
+        f"wall max {max(walls):.2f} s, CPU max {max(cpus):.2f} s, peak memory max "
+        f"{max(peaks):.0f} MB; "
         f"load average after: {load_average()}"
     )
     return 1 if failed else 0
