@@ -7,8 +7,8 @@ start-up and imports included, about 1 s) and the peak resident memory of that p
 (``ru_maxrss`` from ``os.wait4``), with its CPU time (user + system: unlike wall time, it
 does not grow when other jobs load the machine). A case passes when the process exits 1
 within the time cap (default 5 s) and memory cap (500 MB), prints no traceback, and prints
-exactly one ``error:`` line that names the case's field. ``tests/hdus_sim/test_bad_scenarios.py`` runs
-the same catalogue in-process.
+exactly one ``error:`` line that names the case's field.
+``tests/hdus_sim/test_bad_scenarios.py`` runs the same catalogue in-process.
 
 Usage::
 
