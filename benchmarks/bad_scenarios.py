@@ -638,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         bad = out.problems(args.time_cap, args.memory_cap)
         failed += bool(bad)
         printed = out.lines[0].removeprefix("error: ") if out.lines else "(nothing)"
+        printed = printed.replace(tmp + os.sep, "")  # the temporary folder is noise
         rows.append(
             [
                 str(i),
