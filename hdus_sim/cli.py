@@ -160,12 +160,8 @@ def _run(
     from hdus_sim.outputs import write_run
     from hdus_sim.rundir import atomic_write, clear_run, used_files
     from hdus_sim.scenario import load_scenario, scenario_to_dict, with_overrides
-    from hdus_sim.simulation import Simulation
 
-    if resume:
-        sim = Simulation.resume(out)
-        sc = sim.scenario
-    else:
+    if not resume:  # the scenario is checked before torch and the simulation load
         if scenario is None:
             raise typer.BadParameter("give a SCENARIO file, or --resume DIR")
         sc = load_scenario(scenario)
@@ -188,6 +184,12 @@ def _run(
         from hdus_sim.scenario_checks import scenario_notes
 
         _print_notes(scenario_notes(sc))
+    from hdus_sim.simulation import Simulation
+
+    if resume:
+        sim = Simulation.resume(out)
+        sc = sim.scenario
+    else:
         sim = Simulation(sc)
         if sc.runtime.kind == "inprocess":
             atomic_write(

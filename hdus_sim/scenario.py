@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,11 +28,12 @@ from hdus_sim.scenario_checks import (
     check_class_drop,
     check_events,
     check_fields,
-    check_initial_graph,
+    check_peer_refs,
+    check_topology,
 )
-from hdus_sim.scenario_yaml import check_document, field_path, read_yaml_file
+from hdus_sim.scenario_errors import example_value, format_errors
+from hdus_sim.scenario_yaml import check_document, read_yaml_file
 from topologies import BUILDERS, build
-from topologies.errors import TopologyError
 
 __all__ = ["Event", "Scenario", "load_scenario", "scenario_to_dict"]
 
@@ -436,7 +435,6 @@ class Scenario(BaseModel):
         """The events the ``churn`` processes generate (``None`` without churn)."""
         if self.churn is None:
             return None
-        from hdus_sim.rng import derive_seed
 
         clusters: dict[int, int] = {}
         if self.topology.kind == "clustered_gateways":
@@ -487,17 +485,7 @@ class Scenario(BaseModel):
         """Cross-field checks, in order of cost: the size budget before anything is built."""
         check_budget(self)
         check_fields(self)
-        try:
-            graph = build(
-                self.topology.kind,
-                self.peers.initial,
-                seed=derive_seed(self.seed, "topology"),
-                **self.topology.params,
-            )
-        except TopologyError as exc:
-            raise ValueError(f"`topology.params`: {exc}") from None
-        check_initial_graph(self, graph)
-        del graph
+        check_topology(self)
         if self.churn is not None:
             arrivals = self.churn.arrivals
             names = list((arrivals.device_mix or {}) if arrivals is not None else {})
@@ -520,13 +508,7 @@ class Scenario(BaseModel):
         faulty = faulty or self.faults.delay_ms[1] or self.faults.partitions
         if faulty and self.runtime.kind != "grpc":
             raise ValueError("`faults`: faults are injected on the wire: set runtime.kind to grpc")
-        for i, part in enumerate(self.faults.partitions):
-            unknown = sorted(set(part.peers) - ever)
-            if unknown:
-                raise ValueError(
-                    f"`faults.partitions[{i}].peers`: unknown peer(s) {unknown[:10]}; list peers "
-                    "that are online at some round"
-                )
+        check_peer_refs(self, ever)
         return self
 
     @property
@@ -546,124 +528,6 @@ class Scenario(BaseModel):
             self.exchange.heartbeat_timeout + self.exchange.relay_hops + 1,
             self.exchange.lease_rounds,
         )
-
-
-#: what to do, by pydantic error type
-_HINTS = {
-    "literal_error": "use one of the allowed values",
-    "int_parsing": "give a whole number",
-    "int_type": "give a whole number",
-    "int_from_float": "give a whole number",
-    "float_parsing": "give a number",
-    "float_type": "give a number",
-    "finite_number": "give a finite number",
-    "bool_parsing": "give true or false",
-    "bool_type": "give true or false",
-    "string_type": "give a text value (quote it)",
-    "dict_type": "give a mapping, e.g. {name: value}",
-    "list_type": "give a list, e.g. [1, 2]",
-    "tuple_type": "give a list, e.g. [0, 10]",
-    "model_type": "give a mapping of its fields",
-    "model_attributes_type": "give a mapping of its fields",
-}
-#: most error lines printed for one scenario (the rest are counted)
-_MAX_LINES = 20
-_TYPE_PART = re.compile(r".*\[.*\]$|function-(after|before|wrap|plain)$")
-
-
-def _child(ann: Any, part: Any) -> tuple[Any, Any]:
-    """The annotation (and pydantic field info, for model fields) of ``part`` inside ``ann``."""
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        info = ann.model_fields.get(part) if isinstance(part, str) else None
-        return (info.annotation, info) if info is not None else (None, None)
-    origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin in (list, tuple, set) and args:
-        return args[0], None
-    if origin is dict and len(args) == 2:
-        return args[1], None
-    for arg in args:  # Optional[...] and other unions: the first member that can hold it
-        found = _child(arg, part)
-        if found[0] is not None:
-            return found
-    return None, None
-
-
-def _field_info(parts: tuple[Any, ...]) -> Any:
-    """Pydantic field info of the scenario field at ``parts`` (``None`` if there is none)."""
-    ann: Any = Scenario
-    info = None
-    for part in parts:
-        ann, info = _child(ann, part)
-        if ann is None:
-            return None
-    return info
-
-
-def _example(parts: tuple[Any, ...]) -> Any:
-    """The default of the numeric field at ``parts``, to suggest in an error."""
-    info = _field_info(parts)
-    if info is None or info.is_required():
-        return None
-    default = info.get_default(call_default_factory=True)
-    return default if isinstance(default, int | float) and not isinstance(default, bool) else None
-
-
-def _close_field(parts: tuple[Any, ...]) -> str:
-    """`` (did you mean `x`?)`` for a misspelt field name, else ``""``."""
-    ann: Any = Scenario
-    for part in parts[:-1]:
-        ann, _ = _child(ann, part)
-    if not (isinstance(ann, type) and issubclass(ann, BaseModel)) or not isinstance(parts[-1], str):
-        return ""
-    import difflib
-
-    close = difflib.get_close_matches(parts[-1], list(ann.model_fields), n=1)
-    return f" (did you mean `{close[0]}`?)" if close else ""
-
-
-def _format(err: ValidationError, source: str) -> str:
-    """One line per invalid field: ``SOURCE: `field`: what is wrong (got VALUE); fix``.
-
-    Errors of one field (the members of a union, e.g. ``'all'`` or a list) share one line.
-    """
-    fields: dict[Any, list[tuple[str, str, Any]]] = {}
-    for e in err.errors():
-        parts = tuple(p for p in e["loc"] if not (isinstance(p, str) and _TYPE_PART.match(p)))
-        msg = " ".join(e["msg"].removeprefix("Value error, ").split())
-        fields.setdefault(parts if parts else msg, []).append((e["type"], msg, e.get("input")))
-    lines = []
-    for key, errs in fields.items():
-        kind, msg, got = errs[0]
-        if not isinstance(key, tuple):  # a cross-field check: its message names the field
-            lines.append(msg)
-            continue
-        field = field_path(key)
-        if kind == "missing":
-            lines.append(f"missing field `{field}`: add it")
-            continue
-        if kind == "extra_forbidden":
-            lines.append(
-                f"unknown field `{field}`: remove it or check its spelling{_close_field(key)}"
-            )
-            continue
-        shown = "" if isinstance(got, dict | list | tuple) else f" (got {_short(got)})"
-        if len(errs) == 1:
-            hint = _HINTS.get(kind, "")
-            lines.append(f"`{field}`: {msg}{shown}" + (f"; {hint}" if hint else ""))
-        else:
-            said = " or ".join(
-                dict.fromkeys(m.removeprefix("Input should be ") for _, m, _ in errs)
-            )
-            lines.append(f"`{field}`: Input should be {said}{shown}")
-    out = [f"{source}: {line}" for line in lines[:_MAX_LINES]]
-    if len(lines) > _MAX_LINES:
-        out.append(f"{source}: ... and {len(lines) - _MAX_LINES} more problems")
-    return "\n".join(out)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 #: Largest churn trace file inlined into a scenario (bytes).
@@ -688,8 +552,8 @@ def _inline_trace(raw: dict[str, Any], base: Path, label: str) -> None:
     }
 
 
-def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
-    """Load and validate a scenario from a YAML file path or a dict.
+def load_scenario(source: str | Path | Mapping[str, Any], *, label: str = "(dict)") -> Scenario:
+    """Load and validate a scenario from a YAML file path or a dict (named ``label`` in errors).
 
     The document is read safely (size, depth and alias caps, no duplicate keys, UTF-8 only:
     :mod:`hdus_sim.scenario_yaml`), checked for non-finite numbers, then validated field by
@@ -713,15 +577,14 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     hdus_sim.errors.ScenarioError: (dict): missing field `peers`: add it
     """
     if isinstance(source, Mapping):
-        label = "(dict)"
-        check_document(source, label, example=_example)
+        check_document(source, label, example=lambda parts: example_value(Scenario, parts))
         raw: Any = copy.deepcopy(dict(source))
         base = Path.cwd()
     else:
         path = Path(source)
         label = str(path)
         raw = read_yaml_file(path)
-        check_document(raw, label, example=_example)
+        check_document(raw, label, example=lambda parts: example_value(Scenario, parts))
         base = path.parent
     if not isinstance(raw, dict):
         got = "nothing (the file is empty)" if raw is None else type(raw).__name__
@@ -733,7 +596,7 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(_format(exc, label)) from None
+        raise ScenarioError(format_errors(exc, label, Scenario)) from None
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
@@ -752,4 +615,5 @@ def with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario
                 node[part] = {}
             node = node[part]
         node[parts[-1]] = value
-    return load_scenario(data)
+    shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    return load_scenario(data, label=f"{scenario.name} with {shown[:80]}")

@@ -35,6 +35,8 @@ __all__ = [
     "check_events",
     "check_fields",
     "check_initial_graph",
+    "check_peer_refs",
+    "check_topology",
     "estimate_edges",
     "scenario_notes",
 ]
@@ -44,7 +46,10 @@ _DATASET_SIZES = {"digits": 1797}
 #: Largest topology file read (bytes); its edges also count against ``limits.max_edges``.
 MAX_TOPOLOGY_FILE_BYTES = 64 * 1024 * 1024
 #: ``clustered_gateways`` computes a devices x gateways distance table (24 bytes a pair).
-_MAX_GATEWAY_PAIRS = 10_000_000
+_MAX_GATEWAY_PAIRS = 2_000_000
+#: Validation builds the initial graph (checking its connectivity) up to this many edges
+#: (about 0.3 s); a larger one has its parameters checked without building it.
+BUILD_IN_VALIDATION_EDGES = 20_000
 #: A random builder is refused up front when more than this many nodes would be isolated
 #: on average: it would retry 100 times (each a full build) and then fail anyway.
 _MAX_EXPECTED_ISOLATED = 10.0
@@ -67,7 +72,10 @@ class LimitsSpec(BaseModel):
     #: scripted rounds plus settle rounds
     max_rounds: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     #: peers x rounds (per-peer, per-round bookkeeping: churn masks, deletion draws)
-    max_peer_rounds: Annotated[int, Field(ge=1, le=10_000_000_000)] = 20_000_000
+    max_peer_rounds: Annotated[int, Field(ge=1, le=10_000_000_000)] = 5_000_000
+    #: peers ever online when a ``churn`` section is given: churn is planned peer by peer
+    #: during validation (about 1 ms a peer, per-peer random streams)
+    max_churn_peers: Annotated[int, Field(ge=2, le=10_000_000)] = 10_000
     #: expected deletion requests (the Poisson stream plus scripted ones)
     max_deletion_requests: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     #: values of a synthetic dataset, samples x dimensions (4 bytes each)
@@ -190,9 +198,21 @@ def check_budget(sc: Scenario) -> None:
             f"the budget limits.max_peers = {lim.max_peers:,}; lower churn.arrivals.rate or "
             "the rounds, or raise limits.max_peers",
         )
+    if sc.churn is not None and peers > lim.max_churn_peers:
+        raise _fail(
+            "churn",
+            f"churn is planned peer by peer before the run (about 1 ms a peer): {peers:,} peers "
+            f"is over the budget limits.max_churn_peers = {lim.max_churn_peers:,}; use fewer "
+            "peers, or raise limits.max_churn_peers and expect validation to take longer",
+        )
     total_rounds = sc.rounds + sc.effective_settle_rounds
     if total_rounds > lim.max_rounds:
-        field = "rounds" if sc.rounds > lim.max_rounds // 2 else "settle_rounds"
+        field = "rounds"
+        if sc.rounds <= sc.effective_settle_rounds:  # name what made the settle rounds large
+            ex = sc.exchange
+            field = "settle_rounds" if sc.settle_rounds is not None else "exchange.relay_hops"
+            if sc.settle_rounds is None and ex.heartbeat_timeout >= ex.relay_hops:
+                field = "exchange.heartbeat_timeout"
         raise _fail(
             field,
             f"{sc.rounds:,} rounds plus {sc.effective_settle_rounds:,} settle rounds "
@@ -222,7 +242,7 @@ def check_budget(sc: Scenario) -> None:
         mean = 2 * edges / max(n, 1)
         raise _fail(
             "topology",
-            f"a {kind} graph on {n:,} peers has {'about ' if kind in _RANDOM else ''}"
+            f"the {kind} graph on {n:,} peers has {'about ' if kind in _RANDOM else ''}"
             f"{edges:,} edges (mean degree {mean:,.0f}), over the budget limits.max_edges = "
             f"{lim.max_edges:,}; use a sparser topology (e.g. kind: k_regular, params: "
             f"{{k: 4}} gives {2 * n:,} edges), fewer peers, or raise limits.max_edges",
@@ -287,7 +307,7 @@ def _check_density(kind: str, n: int, params: dict[str, Any]) -> None:
     if isolated > _MAX_EXPECTED_ISOLATED:
         raise _fail(
             field,
-            f"a {kind} graph on {n:,} peers with {field.rsplit('.', 1)[1]}="
+            f"the {kind} graph on {n:,} peers with {field.rsplit('.', 1)[1]}="
             f"{params[field.rsplit('.', 1)[1]]} leaves about {isolated:,.0f} peers without "
             f"a link, so it is (almost) never connected; {fix}",
         )
@@ -395,7 +415,73 @@ def check_class_drop(sc: Scenario, peers: int) -> None:
     )
 
 
+def check_peer_refs(sc: Scenario, ever: set[int]) -> None:
+    """Peers named outside the events (faults, backdoor, debug hooks, actors) must exist.
+
+    ``ever`` holds every peer id that is online at some round.
+    """
+    refs: list[tuple[str, list[int]]] = [
+        (f"faults.partitions[{i}].peers", part.peers) for i, part in enumerate(sc.faults.partitions)
+    ]
+    if sc.backdoor is not None:
+        refs.append(("backdoor.peer", [sc.backdoor.peer]))
+    for hook in ("keep_dropped_seeds", "mute_relays", "noop_deletions"):
+        refs.append((f"debug.{hook}", getattr(sc.debug, hook)))
+    for field, peers in refs:
+        unknown = sorted(set(peers) - ever)
+        if unknown:
+            raise _fail(
+                field,
+                f"unknown peer(s) {unknown[:10]}; name peers that are online at some round "
+                f"({_ranges(ever)})",
+            )
+    index = {id(e): i for i, e in enumerate(sc.events)}
+    ppa = sc.runtime.peers_per_actor
+    actors = -(-len(ever) // ppa) if ppa else len(ever)  # automatic packing: at most 1 a peer
+    for ev in sc.events:
+        if ev.kind == "kill_actor" and ev.actor is not None and ev.actor >= actors:
+            packing = f"peers_per_actor {ppa}" if ppa else "one peer or more per actor"
+            raise _fail(
+                f"events[{index[id(ev)]}].actor",
+                f"actor {ev.actor} hosts no peer: {len(ever)} peers with {packing} make at most "
+                f"{actors} actors (0..{actors - 1})",
+            )
+
+
 # ---------------------------------------------------------------------------- graph
+def check_topology(sc: Scenario) -> None:
+    """Check the initial graph's parameters, and build it if small enough to check it whole.
+
+    Graphs up to :data:`BUILD_IN_VALIDATION_EDGES` edges, and file topologies, are built
+    exactly as the run builds them (so a random graph too sparse to be connected in 100
+    draws is refused here); larger ones are checked by
+    :func:`topologies.check_params`, in constant time, and the draw happens at build time.
+    """
+    from hdus_sim.rng import derive_seed
+    from topologies import build, check_params
+    from topologies.errors import TopologyError
+
+    kind, n, params = sc.topology.kind, sc.peers.initial, sc.topology.params
+    seed = derive_seed(sc.seed, "topology")
+    edges = estimate_edges(kind, n, params)
+    try:
+        if kind == "file" or (edges is not None and edges <= BUILD_IN_VALIDATION_EDGES):
+            graph = build(kind, n, seed=seed, **params)
+        else:
+            check_params(kind, n, seed=seed, **params)
+            return
+    except TopologyError as exc:
+        held = re.search(r"holds (\d+) nodes", str(exc))
+        if kind == "file" and held and "n=" in str(exc):
+            raise _fail(
+                "peers.initial",
+                f"{n} peers, but the topology file {str(params.get('path'))!r} holds "
+                f"{held.group(1)} nodes; set peers.initial: {held.group(1)}",
+            ) from None
+        raise _fail("topology.params", str(exc)) from None
+    check_initial_graph(sc, graph)
+
+
 def check_initial_graph(sc: Scenario, graph: nx.Graph) -> None:
     """A file topology must be connected, unless ``dynamics.guard: repair`` joins it.
 

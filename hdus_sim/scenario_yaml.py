@@ -101,11 +101,23 @@ def read_yaml_file(path: Path) -> Any:
         expand past :data:`MAX_ALIAS_VALUES`.
     """
     label = str(path)
+    if path.is_dir():
+        raise ScenarioError(f"scenario {label} is a folder; give the path of a YAML file in it")
     if not path.is_file():
         raise ScenarioError(
             f"scenario file {label} does not exist; give the path of a YAML file "
             "(see scenarios/ for examples)"
         )
+    try:
+        return _read_capped(path, label)
+    except OSError as exc:
+        raise ScenarioError(
+            f"scenario file {label} could not be read ({exc.strerror or exc}); check its "
+            "permissions"
+        ) from None
+
+
+def _read_capped(path: Path, label: str) -> Any:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ScenarioError(
@@ -176,8 +188,9 @@ def read_yaml_text(data: bytes | str, label: str = "(text)") -> Any:
         raise
     except yaml.YAMLError as exc:
         raise ScenarioError(_yaml_message(exc, label)) from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        # a scalar PyYAML's constructors cannot turn into a value (e.g. a huge exponent)
+    except Exception as exc:
+        # a scalar PyYAML's constructors cannot turn into a value: e.g. `!!timestamp 21`
+        # (AttributeError inside PyYAML) or `!!binary` that is not base64
         raise ScenarioError(
             f"scenario {label} holds a value that cannot be read ({type(exc).__name__}: "
             f"{str(exc)[:80]}); fix or quote it"
@@ -192,6 +205,16 @@ def _yaml_message(exc: yaml.YAMLError, label: str) -> str:
     context = getattr(exc, "context", None)
     detail = f"{problem} ({context})" if context else str(problem)
     detail = " ".join(detail.split())
+    if "maximum nesting depth" in detail:  # libyaml's own limit, hit before ours
+        return (
+            f"scenario {label}{where}: nested deeper than {MAX_DEPTH} levels (a scenario needs "
+            "at most 6); flatten the document"
+        )
+    if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in detail:
+        return (
+            f"scenario file {label} is not plain YAML{where}: {detail}; remove the tag "
+            "(a scenario holds plain mappings, lists, numbers and text)"
+        )
     return f"scenario file {label} is not valid YAML{where}: {detail}; fix the syntax there"
 
 

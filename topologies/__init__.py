@@ -34,7 +34,7 @@ from topologies.dynamics import (
 )
 from topologies.errors import TopologyError
 from topologies.io import from_file
-from topologies.registry import BUILDERS, build, builder_params
+from topologies.registry import BUILDERS, build, builder_params, check_params
 
 __all__ = [
     "BUILDERS",
@@ -43,6 +43,7 @@ __all__ = [
     "attach",
     "build",
     "builder_params",
+    "check_params",
     "clustered_gateways",
     "complete",
     "connectivity_report",

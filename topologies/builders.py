@@ -26,6 +26,7 @@ from topologies._graphs import canonical, retry_until_connected
 from topologies.errors import TopologyError
 
 __all__ = [
+    "ARGUMENT_CHECKS",
     "BACKBONES",
     "clustered_gateways",
     "complete",
@@ -67,9 +68,12 @@ def ring(n: int, *, seed: int) -> nx.Graph:
     >>> sorted(ring(4, seed=0).edges())
     [(0, 1), (0, 3), (1, 2), (2, 3)]
     """
-    n = check_int(n, "n", where="ring", minimum=3)
-    check_seed(seed, where="ring")
+    n, _ = _ring_args(n, seed=seed)
     return canonical(nx.cycle_graph(n))
+
+
+def _ring_args(n: int, *, seed: int) -> tuple[int, int]:
+    return check_int(n, "n", where="ring", minimum=3), check_seed(seed, where="ring")
 
 
 def complete(n: int, *, seed: int) -> nx.Graph:
@@ -97,9 +101,12 @@ def complete(n: int, *, seed: int) -> nx.Graph:
     >>> complete(5, seed=0).number_of_edges()
     10
     """
-    n = check_int(n, "n", where="complete", minimum=1)
-    check_seed(seed, where="complete")
+    n, _ = _complete_args(n, seed=seed)
     return canonical(nx.complete_graph(n))
+
+
+def _complete_args(n: int, *, seed: int) -> tuple[int, int]:
+    return check_int(n, "n", where="complete", minimum=1), check_seed(seed, where="complete")
 
 
 def k_regular(n: int, k: int, *, seed: int) -> nx.Graph:
@@ -131,6 +138,18 @@ def k_regular(n: int, k: int, *, seed: int) -> nx.Graph:
     >>> sorted({d for _, d in g.degree()}), nx.is_connected(g)
     ([3], True)
     """
+    n, k, seed = _k_regular_args(n, k, seed=seed)
+    return canonical(
+        retry_until_connected(
+            lambda s: nx.random_regular_graph(k, n, seed=s),
+            seed=seed,
+            what=f"k_regular(n={n}, k={k})",
+            fix="raise k (k >= 3 is connected almost always)",
+        )
+    )
+
+
+def _k_regular_args(n: int, k: int, *, seed: int) -> tuple[int, int, int]:
     where = "k_regular"
     n = check_int(n, "n", where=where, minimum=2)
     k = check_int(k, "k", where=where, minimum=1)
@@ -148,14 +167,7 @@ def k_regular(n: int, k: int, *, seed: int) -> nx.Graph:
             f"{where}: k=1 splits n={n} nodes into disjoint pairs, never connected; "
             "pass k=2 or more"
         )
-    return canonical(
-        retry_until_connected(
-            lambda s: nx.random_regular_graph(k, n, seed=s),
-            seed=seed,
-            what=f"k_regular(n={n}, k={k})",
-            fix="raise k (k >= 3 is connected almost always)",
-        )
-    )
+    return n, k, seed
 
 
 def erdos_renyi(n: int, p: float, *, seed: int) -> nx.Graph:
@@ -186,22 +198,26 @@ def erdos_renyi(n: int, p: float, *, seed: int) -> nx.Graph:
     >>> g.number_of_nodes(), nx.is_connected(g)
     (20, True)
     """
-    where = "erdos_renyi"
-    n = check_int(n, "n", where=where, minimum=1)
-    p = check_probability(p, "p", where=where)
-    seed = check_seed(seed, where=where)
-    threshold = math.log(n) / n
-    fix = f"raise p above about ln(n)/n = {threshold:.3g}"
-    if p == 0.0 and n > 1:
-        raise TopologyError(f"{where}: p=0 gives no edges, never connected for n={n}; {fix}")
+    n, p, seed = _erdos_renyi_args(n, p, seed=seed)
     return canonical(
         retry_until_connected(
             lambda s: nx.fast_gnp_random_graph(n, p, seed=s),
             seed=seed,
             what=f"erdos_renyi(n={n}, p={p})",
-            fix=fix,
+            fix=f"raise p above about ln(n)/n = {math.log(n) / n:.3g}",
         )
     )
+
+
+def _erdos_renyi_args(n: int, p: float, *, seed: int) -> tuple[int, float, int]:
+    where = "erdos_renyi"
+    n = check_int(n, "n", where=where, minimum=1)
+    p = check_probability(p, "p", where=where)
+    seed = check_seed(seed, where=where)
+    fix = f"raise p above about ln(n)/n = {math.log(n) / n:.3g}"
+    if p == 0.0 and n > 1:
+        raise TopologyError(f"{where}: p=0 gives no edges, never connected for n={n}; {fix}")
+    return n, p, seed
 
 
 def small_world(n: int, k: int, p: float, *, seed: int) -> nx.Graph:
@@ -237,6 +253,18 @@ def small_world(n: int, k: int, p: float, *, seed: int) -> nx.Graph:
     >>> g.number_of_edges(), nx.is_connected(g)
     (24, True)
     """
+    n, k, p, seed = _small_world_args(n, k, p, seed=seed)
+    return canonical(
+        retry_until_connected(
+            lambda s: nx.watts_strogatz_graph(n, k, p, seed=s),
+            seed=seed,
+            what=f"small_world(n={n}, k={k}, p={p})",
+            fix="raise k or lower p",
+        )
+    )
+
+
+def _small_world_args(n: int, k: int, p: float, *, seed: int) -> tuple[int, int, float, int]:
     where = "small_world"
     n = check_int(n, "n", where=where, minimum=3)
     k = check_int(k, "k", where=where, minimum=2)
@@ -250,14 +278,7 @@ def small_world(n: int, k: int, p: float, *, seed: int) -> nx.Graph:
             f"{where}: k must be even (k/2 neighbours on each side), got k={k}; "
             f"pass k={k - 1} or k={k + 1}"
         )
-    return canonical(
-        retry_until_connected(
-            lambda s: nx.watts_strogatz_graph(n, k, p, seed=s),
-            seed=seed,
-            what=f"small_world(n={n}, k={k}, p={p})",
-            fix="raise k or lower p",
-        )
-    )
+    return n, k, p, seed
 
 
 def scale_free(n: int, m: int, *, seed: int) -> nx.Graph:
@@ -291,12 +312,7 @@ def scale_free(n: int, m: int, *, seed: int) -> nx.Graph:
     >>> g.number_of_edges(), nx.is_connected(g)
     (56, True)
     """
-    where = "scale_free"
-    n = check_int(n, "n", where=where, minimum=2)
-    m = check_int(m, "m", where=where, minimum=1)
-    seed = check_seed(seed, where=where)
-    if m >= n:
-        raise TopologyError(f"{where}: m must be < n={n}, got m={m}; pass m={n - 1} or less")
+    n, m, seed = _scale_free_args(n, m, seed=seed)
     return canonical(
         retry_until_connected(
             lambda s: nx.barabasi_albert_graph(n, m, seed=s),
@@ -305,6 +321,16 @@ def scale_free(n: int, m: int, *, seed: int) -> nx.Graph:
             fix="raise m",
         )
     )
+
+
+def _scale_free_args(n: int, m: int, *, seed: int) -> tuple[int, int, int]:
+    where = "scale_free"
+    n = check_int(n, "n", where=where, minimum=2)
+    m = check_int(m, "m", where=where, minimum=1)
+    seed = check_seed(seed, where=where)
+    if m >= n:
+        raise TopologyError(f"{where}: m must be < n={n}, got m={m}; pass m={n - 1} or less")
+    return n, m, seed
 
 
 def _most_square_rows(n: int) -> int:
@@ -349,23 +375,27 @@ def grid(n: int, *, seed: int, rows: int | None = None) -> nx.Graph:
     >>> grid(6, seed=0, rows=1).number_of_edges()
     5
     """
-    where = "grid"
-    n = check_int(n, "n", where=where, minimum=1)
-    check_seed(seed, where=where)
-    if rows is None:
-        rows = _most_square_rows(n)
-    else:
-        rows = check_int(rows, "rows", where=where, minimum=1)
-        if n % rows:
-            divisors = [d for d in range(1, n + 1) if n % d == 0]
-            raise TopologyError(
-                f"{where}: rows must divide n={n}, got rows={rows}; "
-                f"pass one of {divisors} or leave rows unset"
-            )
+    n, rows = _grid_args(n, seed=seed, rows=rows)
     cols = n // rows
     lattice = nx.grid_2d_graph(rows, cols)
     graph = nx.relabel_nodes(lattice, {(r, c): r * cols + c for r, c in lattice.nodes})
     return canonical(graph)
+
+
+def _grid_args(n: int, *, seed: int, rows: int | None = None) -> tuple[int, int]:
+    where = "grid"
+    n = check_int(n, "n", where=where, minimum=1)
+    check_seed(seed, where=where)
+    if rows is None:
+        return n, _most_square_rows(n)
+    rows = check_int(rows, "rows", where=where, minimum=1)
+    if n % rows:
+        divisors = [d for d in range(1, min(n, 10**6) + 1) if n % d == 0][:20]
+        raise TopologyError(
+            f"{where}: rows must divide n={n}, got rows={rows}; "
+            f"pass one of {divisors} or leave rows unset"
+        )
+    return n, rows
 
 
 def random_geometric(n: int, radius: float, *, seed: int) -> nx.Graph:
@@ -401,10 +431,7 @@ def random_geometric(n: int, radius: float, *, seed: int) -> nx.Graph:
     >>> nx.is_connected(g), len(g.nodes[0]["pos"])
     (True, 2)
     """
-    where = "random_geometric"
-    n = check_int(n, "n", where=where, minimum=1)
-    radius = check_radius(radius, "radius", where=where)
-    seed = check_seed(seed, where=where)
+    n, radius, seed = _random_geometric_args(n, radius, seed=seed)
     threshold = math.sqrt(math.log(max(n, 2)) / (math.pi * n))
     graph = retry_until_connected(
         lambda s: nx.random_geometric_graph(n, radius, seed=s),
@@ -415,6 +442,13 @@ def random_geometric(n: int, radius: float, *, seed: int) -> nx.Graph:
     for v, pos in graph.nodes(data="pos"):
         graph.nodes[v]["pos"] = (float(pos[0]), float(pos[1]))
     return canonical(graph)
+
+
+def _random_geometric_args(n: int, radius: float, *, seed: int) -> tuple[int, float, int]:
+    where = "random_geometric"
+    n = check_int(n, "n", where=where, minimum=1)
+    radius = check_radius(radius, "radius", where=where)
+    return n, radius, check_seed(seed, where=where)
 
 
 def clustered_gateways(n: int, gateways: int, *, seed: int, backbone: str = "ring") -> nx.Graph:
@@ -454,16 +488,9 @@ def clustered_gateways(n: int, gateways: int, *, seed: int, backbone: str = "rin
     >>> all(g.degree(v) == 1 for v in range(3, 10)), nx.is_connected(g)
     (True, True)
     """
-    where = "clustered_gateways"
-    n = check_int(n, "n", where=where, minimum=1)
-    gateways = check_int(gateways, "gateways", where=where, minimum=1)
-    seed = check_seed(seed, where=where)
-    backbone = check_choice(backbone, "backbone", where=where, choices=BACKBONES)
-    if gateways > n:
-        raise TopologyError(
-            f"{where}: gateways must be <= n={n}, got gateways={gateways}; "
-            f"pass gateways={n} or less, or raise n"
-        )
+    n, gateways, seed, backbone = _clustered_gateways_args(
+        n, gateways, seed=seed, backbone=backbone
+    )
     positions = np.random.default_rng(seed).random((n, 2))
     if backbone == "complete":
         graph = nx.complete_graph(gateways)
@@ -482,3 +509,34 @@ def clustered_gateways(n: int, gateways: int, *, seed: int, backbone: str = "rin
         for offset, gateway in enumerate(nearest):
             graph.add_edge(gateways + offset, int(gateway))
     return canonical(graph)
+
+
+def _clustered_gateways_args(
+    n: int, gateways: int, *, seed: int, backbone: str = "ring"
+) -> tuple[int, int, int, str]:
+    where = "clustered_gateways"
+    n = check_int(n, "n", where=where, minimum=1)
+    gateways = check_int(gateways, "gateways", where=where, minimum=1)
+    seed = check_seed(seed, where=where)
+    backbone = check_choice(backbone, "backbone", where=where, choices=BACKBONES)
+    if gateways > n:
+        raise TopologyError(
+            f"{where}: gateways must be <= n={n}, got gateways={gateways}; "
+            f"pass gateways={n} or less, or raise n"
+        )
+    return n, gateways, seed, backbone
+
+
+#: Builder name -> a function taking the builder's arguments that checks them (raising
+#: :class:`~topologies.errors.TopologyError` as the builder would) without building.
+ARGUMENT_CHECKS = {
+    "ring": _ring_args,
+    "complete": _complete_args,
+    "k_regular": _k_regular_args,
+    "erdos_renyi": _erdos_renyi_args,
+    "small_world": _small_world_args,
+    "scale_free": _scale_free_args,
+    "grid": _grid_args,
+    "random_geometric": _random_geometric_args,
+    "clustered_gateways": _clustered_gateways_args,
+}

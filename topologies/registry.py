@@ -9,6 +9,7 @@ from typing import Any
 import networkx as nx
 
 from topologies.builders import (
+    ARGUMENT_CHECKS,
     clustered_gateways,
     complete,
     erdos_renyi,
@@ -22,7 +23,7 @@ from topologies.builders import (
 from topologies.errors import TopologyError
 from topologies.io import from_file
 
-__all__ = ["BUILDERS", "build", "builder_params"]
+__all__ = ["BUILDERS", "build", "builder_params", "check_params"]
 
 #: Topology name -> builder function. ``"file"`` loads :func:`~topologies.io.from_file`.
 BUILDERS: dict[str, Callable[..., nx.Graph]] = {
@@ -118,6 +119,44 @@ def build(kind: str, n: int, *, seed: int, **params: Any) -> nx.Graph:
     topologies.errors.TopologyError: topology 'ring' got unexpected parameter 'k'; ...
     """
     func = _lookup(kind)
+    _check_names(kind, params)
+    if kind == "file":
+        graph = func(seed=seed, **params)
+        if graph.number_of_nodes() != n:
+            raise TopologyError(
+                f"topology 'file': n={n} but {str(params['path'])!r} holds "
+                f"{graph.number_of_nodes()} nodes; set n={graph.number_of_nodes()}"
+            )
+        return graph
+    return func(n, seed=seed, **params)
+
+
+def check_params(kind: str, n: int, *, seed: int, **params: Any) -> None:
+    """Check what :func:`build` would be given, without building (``"file"``: it is read).
+
+    Raises exactly the :class:`~topologies.errors.TopologyError` that :func:`build` raises
+    for an unknown kind, a missing or unexpected parameter or an out-of-range value, in
+    constant time for the builders. Only a random builder's connectivity retry (a graph
+    too sparse to be connected in 100 draws) is left to :func:`build`.
+
+    Examples
+    --------
+    >>> check_params("complete", 100_000, seed=0)  # 5 billion edges: checked, not built
+    >>> check_params("small_world", 10, seed=0, k=3, p=0.1)
+    Traceback (most recent call last):
+    ...
+    topologies.errors.TopologyError: small_world: k must be even (k/2 neighbours on each side), got k=3; pass k=2 or k=4
+    """  # noqa: E501
+    _lookup(kind)
+    _check_names(kind, params)
+    if kind == "file":
+        build(kind, n, seed=seed, **params)
+        return
+    ARGUMENT_CHECKS[kind](n, seed=seed, **params)
+
+
+def _check_names(kind: str, params: dict[str, Any]) -> None:
+    """Refuse a missing or unexpected parameter of builder ``kind``, listing the accepted."""
     accepted = builder_params(kind)
     if accepted:
         listing = "n, seed and " + ", ".join(
@@ -135,12 +174,3 @@ def build(kind: str, n: int, *, seed: int, **params: Any) -> nx.Graph:
             raise TopologyError(
                 f"topology {kind!r} needs parameter {name!r}; {kind} accepts {listing}"
             )
-    if kind == "file":
-        graph = func(seed=seed, **params)
-        if graph.number_of_nodes() != n:
-            raise TopologyError(
-                f"topology 'file': n={n} but {str(params['path'])!r} holds "
-                f"{graph.number_of_nodes()} nodes; set n={graph.number_of_nodes()}"
-            )
-        return graph
-    return func(n, seed=seed, **params)

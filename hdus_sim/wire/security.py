@@ -947,6 +947,7 @@ class PeerCredentials:
         """Whether ``signature`` is ``peer_id``'s over ``payload`` (never raises)."""
         return self.ring.verify(peer_id, payload, signature)
 
+
 # --------------------------------------------------------------------------------------------
 # One folder per device
 # --------------------------------------------------------------------------------------------

@@ -87,3 +87,45 @@ def test_build_file_checks_n(tmp_path: Path) -> None:
     assert build("file", 3, seed=0, path=path).number_of_edges() == 2
     with pytest.raises(TopologyError, match="n=4"):
         build("file", 4, seed=0, path=path)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("0 1\n1 2\n0 1\n", r"line 3: edge 0-1 repeats line 1"),
+        ("0 1\n1 2\n2,1\n", r"line 3: edge 2-1 repeats line 2"),
+        ("0 1\n01 2\n", r"'1' and '01' both read as 1"),
+    ],
+)
+def test_repeated_edges_and_ambiguous_labels_are_refused(
+    tmp_path: Path, text: str, match: str
+) -> None:
+    with pytest.raises(TopologyError, match=match):
+        from_file(write(tmp_path / "net.txt", text))
+
+
+def test_graphml_parallel_edges_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "net.graphml"
+    nx.write_graphml(nx.MultiGraph([(0, 1), (0, 1), (1, 2)]), path)
+    with pytest.raises(TopologyError, match=r"edge 0-1 is listed 2 times"):
+        from_file(path)
+    nx.write_graphml(nx.MultiDiGraph([(0, 1), (0, 1)]), path)
+    with pytest.raises(TopologyError, match="listed 2 times"):
+        from_file(path)
+
+
+def test_graphml_entities_are_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "net.graphml",
+        '<?xml version="1.0"?>\n<!DOCTYPE g [<!ENTITY a "aaaa">]>\n<graphml>&a;</graphml>\n',
+    )
+    with pytest.raises(TopologyError, match="DOCTYPE or XML entities"):
+        from_file(path)
+
+
+def test_oversized_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import topologies.io
+
+    monkeypatch.setattr(topologies.io, "MAX_FILE_BYTES", 10)
+    with pytest.raises(TopologyError, match="over the 10-byte cap"):
+        from_file(write(tmp_path / "net.txt", "0 1\n1 2\n2 3\n"))
