@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -585,34 +585,53 @@ class Outcome:
         return out
 
 
+#: Runs ``argv[3:]`` with stderr to ``argv[1]`` and a timeout of ``argv[2]`` seconds, and
+#: prints its exit code (``null``: timed out), wall and CPU seconds and peak memory as JSON.
+#: A fresh, small process is the parent on purpose: Linux counts the image a child was
+#: forked from in its peak memory (``ru_maxrss`` survives ``exec``), so measuring straight
+#: from a large parent (pytest with torch loaded: 600+ MB) would report the parent's size.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+err, timeout, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+with open(err, "wb") as fh, open(os.devnull, "wb") as null:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=null, stderr=fh)
+    while True:
+        pid, st, use = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            code = os.waitstatus_to_exitcode(st)
+            break
+        if time.perf_counter() - t0 > timeout:
+            proc.kill()
+            _, _, use = os.wait4(proc.pid, 0)
+            code = None
+            break
+        time.sleep(0.005)
+    wall = time.perf_counter() - t0
+proc.returncode = -9 if code is None else code
+print(json.dumps([code, wall, use.ru_utime + use.ru_stime, use.ru_maxrss / 1024]))
+"""
+
+
 def measure(case: Case, folder: Path, *, timeout: float = 30.0) -> Outcome:
-    """Write ``case`` into ``folder`` and run ``hdus-sim validate`` on it in a subprocess."""
+    """Write ``case`` into ``folder`` and run ``hdus-sim validate`` on it in a subprocess.
+
+    Wall time, CPU time and peak memory (MB) are those of the ``hdus-sim`` process alone,
+    measured by a small launcher process (see :data:`_LAUNCHER`).
+    """
     path = case.make(folder)
     err = folder / "stderr.txt"
-    with err.open("wb") as fh, open(os.devnull, "wb") as null:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hdus_sim", "validate", str(path)],
-            stdout=null,
-            stderr=fh,
-            cwd=folder,
-        )
-        deadline = t0 + timeout
-        while True:
-            pid, st, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                code: int | None = os.waitstatus_to_exitcode(st)
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                _, _, usage = os.wait4(proc.pid, 0)
-                code = None  # timed out
-                break
-            time.sleep(0.005)
-        wall = time.perf_counter() - t0
-    proc.returncode = -9 if code is None else code  # reaped here: Popen must not wait again
-    cpu = usage.ru_utime + usage.ru_stime
-    return Outcome(case, code, err.read_text(errors="replace"), wall, usage.ru_maxrss / 1024, cpu)
+    cmd = [sys.executable, "-m", "hdus_sim", "validate", str(path)]
+    res = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(err), str(timeout), *cmd],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=timeout + 30,
+        check=True,
+    )
+    code, wall, cpu, peak = json.loads(res.stdout.strip().splitlines()[-1])
+    return Outcome(case, code, err.read_text(errors="replace"), wall, peak, cpu)
 
 
 def _cell(text: str) -> str:
