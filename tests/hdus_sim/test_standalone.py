@@ -138,7 +138,7 @@ def test_sign_without_keys_is_refused_at_start_up(tiny: dict, tmp_path: Path) ->
     config = peer_config(tmp_path, tiny, "p", sign=True, ticks=1)
     proc = serve_cli(config)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2, out + err
+    assert proc.returncode == 1, out + err
     assert "serving" not in out  # it never served plaintext with unsigned notices
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "sign: true needs pki_dir" in lines[0], err
@@ -150,7 +150,7 @@ def test_a_device_folder_with_other_peers_keys_is_refused(tiny: dict, tmp_path: 
     config = peer_config(tmp_path, tiny, "p", sign=True, pki_dir="shared", ticks=1)
     proc = serve_cli(config)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2 and "serving" not in out, out + err
+    assert proc.returncode == 1 and "serving" not in out, out + err
     assert "holds the TLS keys of ['peer1'] and the CA key" in " ".join(err.split())
 
 
