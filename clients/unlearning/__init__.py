@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from clients.catalog import UNLEARNING_OPTION_NAMES
 from clients.unlearning.base import (
     CertificationError,
     DeletionOutcome,
@@ -73,24 +74,9 @@ __all__ = [
     "build_unlearnable",
 ]
 
-_FEATURE_OPTIONS = ("features", "feature_map", "public_x", "normalize", "bias")
-
-#: Options each kind accepts (beyond arch, input_shape, num_classes, seed).
-OPTIONS: dict[str, tuple[str, ...]] = {
-    "sisa": ("shards", "slices", "epochs_per_slice", "batch_size", "lr", "aggregation"),
-    "certified": (
-        "eps",
-        "delta",
-        "lam",
-        "sigma",
-        "residual_budget",
-        "tol",
-        "max_newton_iter",
-        *_FEATURE_OPTIONS,
-    ),
-    "sq": ("head", "lam", "var_smoothing", *_FEATURE_OPTIONS),
-    "retrain": ("epochs", "batch_size", "lr"),
-}
+#: Options each kind accepts (beyond arch, input_shape, num_classes, seed); the one list,
+#: kept torch-free in :mod:`clients.catalog` so scenario validation can read it.
+OPTIONS: dict[str, tuple[str, ...]] = UNLEARNING_OPTION_NAMES
 
 #: The kinds :func:`build_unlearnable` knows.
 UNLEARNABLE_KINDS: tuple[str, ...] = tuple(OPTIONS)
