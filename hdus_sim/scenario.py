@@ -264,6 +264,16 @@ class WireSpec(BaseModel):
     deadline_s: Annotated[float, Field(gt=0)] = 10.0
     retries: NonNegInt = 4
     workers: PosInt = 8
+    # hostile-input limits of every server (None: the default of WireConfig/AdmissionLimits;
+    # a rate of 0 turns that limit off); see hdus_sim.wire.admission
+    max_items: PosInt | None = None
+    server_workers: PosInt | None = None
+    connection_msgs_per_s: NonNegFloat | None = None
+    connection_bytes_per_s: NonNegFloat | None = None
+    sender_msgs_per_s: NonNegFloat | None = None
+    max_concurrent_rpcs: PosInt | None = None
+    max_streams_per_connection: PosInt | None = None
+    stream_idle_s: NonNegFloat | None = None
 
 
 class RuntimeSpec(BaseModel):

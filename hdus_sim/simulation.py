@@ -229,15 +229,7 @@ class Simulation:
         from hdus_sim.wire.security import KeyRing, make_test_pki
 
         w, s = rt.wire, self.scenario
-        config = WireConfig(
-            hosts=w.hosts,
-            tls=w.tls,
-            sign=w.sign,
-            chunk_bytes=w.chunk_kb * 1024,
-            deadline_s=w.deadline_s,
-            retries=w.retries,
-            workers=w.workers,
-        )
+        config = WireConfig.from_spec(w)
         ids = s.all_peer_ids
         pki = None
         if w.tls:
@@ -706,28 +698,8 @@ class Simulation:
         """Counters of the gRPC wire and its fault layer (empty in memory)."""
         if hasattr(self.runtime, "wire_stats"):
             return dict(self.runtime.wire_stats())
-        transport = self.runtime.transport
-        stats: dict[str, Any] = {}
-        wire = getattr(transport, "stats", None)
-        if wire is not None:
-            stats.update(
-                rpcs=wire.rpcs,
-                retries=wire.retries,
-                failed=wire.failed,
-                refused=dict(wire.refused or {}),
-                backpressure_drops=wire.backpressure_drops,
-            )
-        faults = getattr(transport, "faults", None)
-        if faults is not None:
-            fs = faults.stats
-            stats["faults"] = {
-                "dropped": fs.dropped,
-                "duplicated": fs.duplicated,
-                "delayed": fs.delayed,
-                "reordered": fs.reordered,
-                "partitioned": fs.partitioned,
-            }
-        return stats
+        counters = getattr(self.runtime.transport, "counters", None)
+        return dict(counters()) if counters is not None else {}
 
     def write(self, out: str | Path) -> Path:
         """Write the run directory (see :mod:`hdus_sim.outputs`)."""

@@ -27,6 +27,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +85,7 @@ class HostActor:
         self.checkpoint = Path(checkpoint_dir) / f"{self.name}.pkl"
         self.world = World.build(sc)
         w = sc.runtime.wire
-        config = WireConfig(
-            hosts=n_actors,
-            tls=w.tls,
-            sign=w.sign,
-            chunk_bytes=w.chunk_kb * 1024,
-            deadline_s=w.deadline_s,
-            retries=w.retries,
-            workers=w.workers,
-        )
+        config = WireConfig.from_spec(w, hosts=n_actors)
         keyring = (
             KeyRing.generate(sc.all_peer_ids, seed=derive_seed(sc.seed, "keys")) if w.sign else None
         )
@@ -256,25 +249,7 @@ class HostActor:
 
     def wire_stats(self) -> dict[str, Any]:
         """Wire counters of this actor."""
-        st = self.transport.stats
-        out: dict[str, Any] = {
-            "rpcs": st.rpcs,
-            "retries": st.retries,
-            "failed": st.failed,
-            "refused": dict(st.refused),
-            "rejected": dict(st.rejected),
-            "backpressure_drops": st.backpressure_drops,
-        }
-        if self.transport.faults is not None:
-            fs = self.transport.faults.stats
-            out["faults"] = {
-                "dropped": fs.dropped,
-                "duplicated": fs.duplicated,
-                "delayed": fs.delayed,
-                "reordered": fs.reordered,
-                "partitioned": fs.partitioned,
-            }
-        return out
+        return self.transport.counters()
 
 
 #: How this process got its Ray instance (set by :func:`_ensure_ray`; in the run's summary).
@@ -634,15 +609,17 @@ class RayRuntime:
         """Wire counters summed over actors, plus where actors ran."""
         if self._final is not None:
             return self._final["wire_stats"]  # type: ignore[no-any-return]
-        total: dict[str, Any] = {"rpcs": 0, "retries": 0, "failed": 0, "backpressure_drops": 0}
-        faults: dict[str, int] = {}
+        total: dict[str, Any] = dict.fromkeys(
+            ("rpcs", "retries", "busy_retries", "failed", "backpressure_drops"), 0
+        )
+        total["idle_streams_cancelled"] = 0
+        sums: dict[str, Counter[str]] = {"faults": Counter(), "limited": Counter()}
         for st in self._all("wire_stats"):
             for k in total:
-                total[k] += st[k]
-            for k, v in st.get("faults", {}).items():
-                faults[k] = faults.get(k, 0) + v
-        if faults:
-            total["faults"] = faults
+                total[k] += st.get(k, 0)
+            for what, counter in sums.items():
+                counter.update(st.get(what, {}))
+        total.update({what: dict(c) for what, c in sums.items() if c})
         total["ray"] = self.describe()
         return total
 

@@ -10,6 +10,11 @@ when the receiver is unavailable. Arrivals are checked at the boundary, in this 
 decoding (:mod:`hdus_sim.wire.serde`), the certificate identity of the connection (mTLS),
 signatures of leave notices (Ed25519), then the receiving peer's own checks. Every refusal
 is a gRPC status with a message naming the problem; the receiver's state is unchanged.
+Before any of that, admission control (:mod:`hdus_sim.wire.admission`) charges the call to
+its connection and sender: a caller over its rate, or a server at capacity, gets
+``RESOURCE_EXHAUSTED`` with a retry hint that honest senders follow, and a seed stream that
+stalls is cancelled; heartbeats with more entries than ``max_items`` are refused before
+they are converted.
 
 :meth:`GrpcTransport.deliver` returns once no message is in flight (counted from hand-over
 to the sender queue until the receiver has handled it and queued what it sends on), so a
@@ -23,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import grpc
@@ -33,6 +38,7 @@ from clients.peer import Envelope, Message, Reaction, Refusal
 from hdus_sim.errors import RunError
 from hdus_sim.runtime.transport import Handler
 from hdus_sim.wire import serde
+from hdus_sim.wire.admission import Admission, AdmissionLimits, retry_after_s
 from hdus_sim.wire.errors import WireError
 from hdus_sim.wire.faults import FaultLayer
 from hdus_sim.wire.security import (
@@ -86,6 +92,16 @@ class WireConfig:
         Largest seed a receiver accepts.
     drain_timeout_s
         How long ``deliver`` waits for quiescence before failing the run.
+    max_items
+        Most entries of each kind (tombstones, leases, holdings, proofs) a heartbeat may
+        carry; more is refused before the message is converted (a flood costs a parse).
+    server_workers
+        Threads of each gRPC server.
+    busy_wait_s
+        Longest a sender keeps retrying a message refused as busy/rate-limited, following
+        the receiver's retry hints (these retries do not count against ``retries``).
+    limits
+        Admission control of each server (rates, concurrency, idle streams).
     """
 
     hosts: int = 2
@@ -100,6 +116,30 @@ class WireConfig:
     max_message_bytes: int = 4 << 20
     max_seed_bytes: int = 64 << 20
     drain_timeout_s: float = 300.0
+    max_items: int = 4096
+    server_workers: int = 16
+    busy_wait_s: float = 120.0
+    limits: AdmissionLimits = field(default_factory=AdmissionLimits)
+
+    @classmethod
+    def from_spec(cls, spec: Any, **overrides: Any) -> WireConfig:
+        """The wire of a scenario's ``runtime.wire`` (a ``WireSpec``), with ``overrides``.
+
+        Fields named alike are copied; ``chunk_kb`` becomes ``chunk_bytes``; the admission
+        limits come from the spec's fields named like :class:`AdmissionLimits`'.
+        """
+        given = dict(spec) if not hasattr(spec, "model_dump") else spec.model_dump()
+        given = {k: v for k, v in given.items() if v is not None}
+        mine = {f.name for f in fields(cls)}
+        values = {k: v for k, v in given.items() if k in mine and k != "limits"}
+        if "chunk_kb" in given:
+            values["chunk_bytes"] = int(given["chunk_kb"]) * 1024
+        limit_names = {f.name for f in fields(AdmissionLimits)}
+        limits = {k: v for k, v in given.items() if k in limit_names}
+        if limits:
+            values["limits"] = AdmissionLimits(**limits)
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclass
@@ -116,6 +156,7 @@ class WireStats:
     rejected: Counter[str] = field(default_factory=Counter)
     backpressure_drops: int = 0
     failed: int = 0
+    busy_retries: int = 0
 
 
 class _Host:
@@ -182,12 +223,14 @@ class _Host:
             ),
         )
         self._check_identity(context, msg.sender, "seed sender")
+        self.transport.admission.admit_sender(context, msg.sender)
         return self._handle(context, dst, msg)
 
     def NotifyLeave(self, request: Any, context: grpc.ServicerContext) -> Any:
         """Receive a leave notice (graceful, or a suspected crash)."""
         dst, notice = self._decode(context, lambda: serde.leave_from_proto(request))
         self._check_identity(context, notice.reporter, "leave notice reporter")
+        self.transport.admission.admit_sender(context, notice.reporter)
         keys = self.transport.keyring
         if keys is not None and not keys.verify(
             notice.vouched_by, notice.signed_payload(), notice.signature
@@ -203,8 +246,12 @@ class _Host:
 
     def SendHeartbeat(self, request: Any, context: grpc.ServicerContext) -> Any:
         """Receive a heartbeat (with the sender's tombstones)."""
-        dst, beat = self._decode(context, lambda: serde.heartbeat_from_proto(request))
+        limit = self.transport.config.max_items
+        dst, beat = self._decode(
+            context, lambda: serde.heartbeat_from_proto(request, max_items=limit)
+        )
         self._check_identity(context, beat.sender, "heartbeat sender")
+        self.transport.admission.admit_sender(context, beat.sender)
         return self._handle(context, dst, beat)
 
     def NotifyJoin(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -278,6 +325,7 @@ class GrpcTransport:
         self.faults = faults
         self.online = online or (lambda: [])
         self.stats = WireStats()
+        self.admission = Admission(config.limits)
         self.lock = threading.RLock()
         self.now = 0
         self.handler: Handler | None = None
@@ -330,11 +378,14 @@ class GrpcTransport:
             ("grpc.max_receive_message_length", self.config.max_message_bytes),
             ("grpc.max_send_message_length", self.config.max_message_bytes),
         ]
+        options += self.admission.server_options()
         for name in self.local_hosts:
             server = grpc.server(
-                ThreadPoolExecutor(max_workers=8, thread_name_prefix=name), options=options
+                ThreadPoolExecutor(max_workers=self.config.server_workers, thread_name_prefix=name),
+                options=options,
+                maximum_concurrent_rpcs=self.config.limits.max_concurrent_rpcs,
             )
-            add_peer_service(_Host(self, name), server)
+            add_peer_service(_Host(self, name), server, self.admission)
             if self.pki is not None:
                 port = server.add_secure_port(
                     f"127.0.0.1:{self.port}", server_credentials(self.pki, name)
@@ -371,6 +422,7 @@ class GrpcTransport:
     def close(self) -> None:
         """Stop servers, close channels and the sender pool."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.admission.close()
         for channel in self._channels.values():
             channel.close()
         for server in self._servers:
@@ -450,20 +502,54 @@ class GrpcTransport:
             return
         stub = self._stub(self.host_of(src), self.host_of(dst))
         backoff = self.config.backoff_s
-        for attempt in range(self.config.retries + 1):
+        attempt = 0
+        busy_until = time.monotonic() + self.config.busy_wait_s
+        while True:
             self.stats.rpcs += 1
             try:
                 self._call(stub, dst, message)
                 return
             except grpc.RpcError as err:
                 code = err.code()
+                wait = retry_after_s(err)
+                if wait is not None and time.monotonic() + wait < busy_until:
+                    # busy or over a rate: the receiver says when to come back
+                    self.stats.busy_retries += 1
+                    time.sleep(max(wait, self.config.backoff_s))
+                    continue
                 if code in RETRYABLE and attempt < self.config.retries:
+                    attempt += 1
                     self.stats.retries += 1
                     time.sleep(backoff)
                     backoff *= 2
                     continue
                 self.stats.refused[code.name] += 1
                 return
+
+    def counters(self) -> dict[str, Any]:
+        """The wire's counters (and its fault layer's and admission control's), as plain data."""
+        st = self.stats
+        out: dict[str, Any] = {
+            "rpcs": st.rpcs,
+            "retries": st.retries,
+            "busy_retries": st.busy_retries,
+            "failed": st.failed,
+            "refused": dict(st.refused),
+            "rejected": dict(st.rejected),
+            "backpressure_drops": st.backpressure_drops,
+            "limited": dict(self.admission.stats.limited),
+            "idle_streams_cancelled": self.admission.stats.idle_cancelled,
+        }
+        if self.faults is not None:
+            fs = self.faults.stats
+            out["faults"] = {
+                "dropped": fs.dropped,
+                "duplicated": fs.duplicated,
+                "delayed": fs.delayed,
+                "reordered": fs.reordered,
+                "partitioned": fs.partitioned,
+            }
+        return out
 
     # -------------------------------------------------------------- delivery
     def deliver(self, handler: Handler, src: int, envelopes: list[Envelope], now: int) -> None:

@@ -741,8 +741,24 @@ def heartbeat_to_proto(h: Heartbeat, dst: int) -> pb.Heartbeat:
         )
 
 
-def heartbeat_from_proto(p: pb.Heartbeat) -> tuple[int, Heartbeat]:
-    """Decode a heartbeat into ``(dst, Heartbeat)``; negative numbers raise WireError."""
+def heartbeat_from_proto(p: pb.Heartbeat, max_items: int | None = None) -> tuple[int, Heartbeat]:
+    """Decode a heartbeat into ``(dst, Heartbeat)``; negative numbers raise WireError.
+
+    With ``max_items``, a heartbeat with more entries of one kind is refused
+    (``INVALID_ARGUMENT``) before any is converted: a flood costs its parse, not more.
+    """
+    if max_items is not None:
+        for what, items in (
+            ("tombstones", p.tombstones),
+            ("leases", p.leases),
+            ("holdings", p.holding),
+            ("leave proofs", p.proofs),
+        ):
+            if len(items) > max_items:
+                raise WireError(
+                    f"heartbeat from {p.sender} carries {len(items)} {what}, more than the "
+                    f"{max_items} this receiver takes per heartbeat (wire.max_items)"
+                )
     beat = Heartbeat(
         sender=_nonneg("Heartbeat.sender", p.sender),
         epoch=_nonneg("Heartbeat.epoch", p.epoch),
@@ -1011,6 +1027,7 @@ class ServiceMethod:
     name: str
     path: str
     client_streaming: bool
+    request_type: str
     parse_request: Any
     parse_response: Any
     dump: Any
@@ -1025,6 +1042,7 @@ SERVICE_METHODS: Final[tuple[ServiceMethod, ...]] = tuple(
         name=m.name,
         path=f"/{SERVICE_NAME}/{m.name}",
         client_streaming=m.client_streaming,
+        request_type=m.input_type.name,
         parse_request=getattr(pb, m.input_type.name).FromString,
         parse_response=getattr(pb, m.output_type.name).FromString,
         dump=operator.methodcaller("SerializeToString"),

@@ -8,19 +8,18 @@ drop the seed of live peer 5, or take in a seed, floor or renewal in peer 5's na
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
+from wire_helpers import LiveRing, channel_to, client
 
 from clients.messages import Heartbeat, Lease, LeaveNotice, LeaveReason, SeedMessage
 from hdus_sim import Simulation
 from hdus_sim.proto import peer_pb2 as pb
 from hdus_sim.wire import serde
-from hdus_sim.wire.security import channel_credentials
 from hdus_sim.wire.service import PeerServiceClient
 
 VICTIM = 5  # a live peer whose seed peer 0 holds
@@ -28,26 +27,15 @@ ATTACKER = 1  # a neighbour of peer 0 that lies
 
 
 @pytest.fixture
-def live(tiny: dict) -> Iterator[Simulation]:
+def live(live_ring: LiveRing) -> Simulation:
     """The ring over mTLS gRPC with signatures, trained and exchanged, still serving."""
-    sc = copy.deepcopy(tiny)
-    sc["runtime"] = {"kind": "grpc", "wire": {"hosts": 2, "tls": True, "sign": True}}
-    sc["events"] = []
-    sc["rounds"] = 8
-    sim = Simulation.from_dict(sc)
-    sim.step()
-    sim.step()
-    yield sim
-    sim.close()
+    return live_ring()
 
 
 @pytest.fixture
 def stub(live: Simulation) -> Iterator[PeerServiceClient]:
-    transport = live.runtime.transport
-    with grpc.secure_channel(
-        transport.addresses["host0"], channel_credentials(transport.pki, "host1")
-    ) as channel:
-        yield PeerServiceClient(channel)
+    with channel_to(live) as channel:
+        yield client(channel)
 
 
 def _keys(live: Simulation) -> Any:
