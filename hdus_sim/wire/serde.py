@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -215,8 +215,14 @@ def _dtype(field: str, name: str) -> np.dtype[Any]:
     return np.dtype(name).newbyteorder("<")
 
 
-def _shape(field: str, shape: Iterable[Any]) -> tuple[int, ...]:
-    """Check every dimension of ``shape`` is a non-negative int64."""
+#: most dimensions a tensor may declare (numpy's own limit)
+MAX_DIMS: Final[int] = 32
+
+
+def _shape(field: str, shape: Sequence[Any]) -> tuple[int, ...]:
+    """Check ``shape`` has at most :data:`MAX_DIMS` dimensions, each a non-negative int64."""
+    if len(shape) > MAX_DIMS:
+        raise WireError(f"{field} has {len(shape)} dimensions; a tensor has at most {MAX_DIMS}")
     return tuple(_nonneg(f"{field}[{i}]", d) for i, d in enumerate(shape))
 
 
