@@ -41,6 +41,7 @@ from hdus_sim.wire import serde
 from hdus_sim.wire.admission import Admission, AdmissionLimits, retry_after_s
 from hdus_sim.wire.errors import WireError
 from hdus_sim.wire.faults import FaultLayer
+from hdus_sim.wire.lanes import Job, Lanes
 from hdus_sim.wire.security import (
     KeyRing,
     TestPki,
@@ -82,6 +83,13 @@ class WireConfig:
         (doubled each attempt).
     max_queue
         Messages waiting to be sent before new ones are dropped (backpressure).
+    max_pending_per_peer
+        Messages waiting for one destination peer while its previous one is in flight;
+        beyond it the oldest is dropped (a frozen neighbour holds one sender thread and
+        a bounded backlog, see :mod:`hdus_sim.wire.lanes`).
+    quiesce
+        ``deliver`` waits until nothing is in flight (the scenario engine's rounds);
+        a standalone device sends and goes on (``False``).
     workers
         Sender threads.
     chunk_bytes
@@ -111,6 +119,8 @@ class WireConfig:
     retries: int = 4
     backoff_s: float = 0.05
     max_queue: int = 100_000
+    max_pending_per_peer: int = 100_000
+    quiesce: bool = True
     workers: int = 8
     chunk_bytes: int = 1 << 20
     max_message_bytes: int = 4 << 20
@@ -335,6 +345,7 @@ class GrpcTransport:
         self._stubs: dict[tuple[str, str], PeerServiceClient] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="hdus-send")
         self._inflight = 0
+        self._lanes = Lanes(self._pool, config.max_pending_per_peer, self._dropped)
         self._idle = threading.Condition()
         self._started = False
         self.local_hosts = (
@@ -464,26 +475,51 @@ class GrpcTransport:
             self._inflight += 1
             self.submitted += 1
         handler.count_sent(src, message)
-        self._pool.submit(self._send, src, env.dst, message, self.now)
+        if self.faults is None:
+            self._send(src, env.dst, message, self.now)  # no delays: straight to the lane
+        else:
+            self._pool.submit(self._send, src, env.dst, message, self.now)
         return True
 
+    def _dropped(self, job: Job) -> None:
+        """A lane pushed out one waiting copy: count it as a backpressure drop."""
+        self.stats.backpressure_drops += 1
+        _, (_, _, _, copies) = job
+        self._copy_done(copies)
+
+    def _copy_done(self, copies: list[int]) -> None:
+        """One copy of a message finished (sent, refused, failed or dropped)."""
+        with self._idle:
+            copies[0] -= 1
+            if copies[0] > 0:
+                return
+            self._inflight -= 1
+            self.completed += 1
+            if self._inflight == 0:
+                self._idle.notify_all()
+
     def _send(self, src: int, dst: int, message: Message, now: int) -> None:
+        """Hand every copy the fault layer plans (at its delay) to the destination's lane."""
+        delays = [0.0] if self.faults is None else sorted(self.faults.plan(now, src, dst, message))
+        copies = [len(delays)]
+        if not delays:  # dropped by the fault layer
+            copies[0] = 1
+            self._copy_done(copies)
+            return
+        start = time.perf_counter()
+        for delay in delays:
+            wait = delay - (time.perf_counter() - start)
+            if wait > 0:
+                time.sleep(wait)
+            self._lanes.submit(dst, self._send_copy, src, dst, message, copies)
+
+    def _send_copy(self, src: int, dst: int, message: Message, copies: list[int]) -> None:
         try:
-            delays = [0.0] if self.faults is None else self.faults.plan(now, src, dst, message)
-            start = time.perf_counter()
-            for delay in sorted(delays):
-                wait = delay - (time.perf_counter() - start)
-                if wait > 0:
-                    time.sleep(wait)
-                self._rpc(src, dst, message)
+            self._rpc(src, dst, message)
         except Exception:
             self.stats.failed += 1
         finally:
-            with self._idle:
-                self._inflight -= 1
-                self.completed += 1
-                if self._inflight == 0:
-                    self._idle.notify_all()
+            self._copy_done(copies)
 
     def _call(self, stub: PeerServiceClient, dst: int, message: Message) -> Any:
         timeout = self.config.deadline_s
@@ -553,14 +589,15 @@ class GrpcTransport:
 
     # -------------------------------------------------------------- delivery
     def deliver(self, handler: Handler, src: int, envelopes: list[Envelope], now: int) -> None:
-        """Send ``envelopes`` and wait until nothing is in flight."""
+        """Send ``envelopes`` and (with ``quiesce``) wait until nothing is in flight."""
         self.handler = handler
         self.now = now
         self.start()
         with self.lock:
             for env in envelopes:
                 self.submit(src, env)
-        self.wait_idle()
+        if self.config.quiesce:
+            self.wait_idle()
 
     def wait_idle(self) -> None:
         """Block until no message is in flight; a clear error after ``drain_timeout_s``."""

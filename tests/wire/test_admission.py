@@ -147,8 +147,9 @@ def test_slow_loris_streams_are_cut_and_no_valid_message_is_refused(
 
 def test_under_a_burst_of_calls_every_request_is_answered(live_ring: LiveRing) -> None:
     # 2 threads and room for 6 calls per host, two of them held by stalled streams; 240
-    # calls at once from 24 threads: each gets an answer (served, or refused as busy)
-    # well before its deadline; none is left hanging
+    # calls at once from 24 threads: each gets an answer (served, or refused as busy —
+    # by the server or, rarely, by HTTP/2 REFUSED_STREAM) well before its deadline; none
+    # is left hanging (DEADLINE_EXCEEDED)
     sim = live_ring(server_workers=2, max_concurrent_rpcs=6, stream_idle_s=1.0)
     first = _first_chunk(sim)
     release = threading.Event()
@@ -168,13 +169,16 @@ def test_under_a_burst_of_calls_every_request_is_answered(live_ring: LiveRing) -
         except grpc.RpcError as err:
             if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 assert retry_after_s(err) is not None, err.details()  # a retry-worthy refusal
+            if "error code 7" in (err.details() or ""):
+                # HTTP/2 REFUSED_STREAM: the transport's own "not processed, retry" answer
+                return "REFUSED_STREAM"
             return str(err.code().name)
 
     try:
         with ThreadPoolExecutor(24) as pool:
             outcomes = Counter(pool.map(call, range(240)))
         assert sum(outcomes.values()) == 240
-        assert set(outcomes) <= {"OK", "RESOURCE_EXHAUSTED"}, outcomes
+        assert set(outcomes) <= {"OK", "RESOURCE_EXHAUSTED", "REFUSED_STREAM"}, outcomes
         assert outcomes["OK"] > 0 and outcomes["RESOURCE_EXHAUSTED"] > 0
         # and the honest ring, under the same limits, still gets every message through
         sim.step()
