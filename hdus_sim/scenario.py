@@ -274,6 +274,7 @@ class WireSpec(BaseModel):
     max_concurrent_rpcs: PosInt | None = None
     max_streams_per_connection: PosInt | None = None
     stream_idle_s: NonNegFloat | None = None
+    max_unary_bytes: PosInt | None = None
 
 
 class RuntimeSpec(BaseModel):

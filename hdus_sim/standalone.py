@@ -6,6 +6,14 @@ driven by a wall clock instead of the scenario engine: every ``tick_s`` seconds 
 silent for ``heartbeat_timeout`` ticks crashed. It writes its state to ``status_file``
 after every tick, so an operator (or a test) can watch what it holds.
 
+The tick loop never waits on a neighbour: sends go to per-neighbour lanes with bounded
+backlogs and deadlines (:mod:`hdus_sim.wire.lanes`), so a frozen or partitioned neighbour
+costs one sender thread, not the loop's rate. A configured neighbour that was dropped
+(declared crashed, or it dropped this device) is probed in the background with
+exponential backoff (1, 2, 4 … up to 16 ticks); once it answers, the link is made again
+and the usual protocol takes over: whoever was tombstoned is told so and continues under
+a new epoch, and seeds flow again.
+
 Start-up refuses, with one clear line, what would run unsafely: ``sign: true`` without a
 ``pki_dir`` (it would serve unsigned notices), a ``pki_dir`` holding another device's
 private keys or the CA key (this device could speak for others), and a ``listen``
@@ -33,6 +41,7 @@ import contextlib
 import dataclasses
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -163,6 +172,59 @@ def _exclusive_ports() -> Iterator[None]:
         grpc.server = real
 
 
+class Relinker(threading.Thread):
+    """Re-make links to configured neighbours that were dropped, probing with backoff.
+
+    Runs beside the tick loop (probes block up to a deadline; the loop must not).
+    ``tick()`` reads the loop's current tick.
+    """
+
+    MAX_BACKOFF_TICKS = 16
+
+    def __init__(
+        self,
+        runtime: Any,
+        peer: Any,
+        neighbors: list[int],
+        tick: Callable[[], int],
+        tick_s: float,
+        deadline_s: float,
+    ) -> None:
+        super().__init__(name="hdus-relinker", daemon=True)
+        self.runtime, self.peer, self.neighbors = runtime, peer, neighbors
+        self.tick, self.tick_s, self.deadline_s = tick, tick_s, deadline_s
+        self.stop = threading.Event()
+        self.relinks = 0
+        self._due: dict[int, tuple[int, int]] = {}  # neighbour -> (next tick, backoff)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.tick_s):
+            for other in self.neighbors:
+                self.visit(other)
+
+    def visit(self, other: int) -> None:
+        """Probe ``other`` if it is unlinked and due; re-link it if it answers."""
+        now = self.tick()
+        with self.runtime.lock:
+            linked = other in self.peer.neighbors
+        if linked:
+            self._due.pop(other, None)
+            return
+        due, backoff = self._due.get(other, (now, 1))
+        if now < due:
+            return
+        transport = self.runtime.transport
+        if not transport.probe(_host(self.peer.peer_id), _host(other), self.deadline_s):
+            backoff = min(2 * backoff, self.MAX_BACKOFF_TICKS)
+            self._due[other] = (self.tick() + backoff, backoff)
+            return
+        with self.runtime.lock:
+            envelopes = self.peer.add_neighbor(other, self.tick())
+        transport.deliver(self.runtime, self.peer.peer_id, envelopes, self.tick())
+        self._due.pop(other, None)
+        self.relinks += 1
+
+
 def serve(
     config: PeerServeConfig,
     *,
@@ -192,13 +254,16 @@ def serve(
         raise ScenarioError(f"listen {config.listen!r}: this build binds 127.0.0.1 only")
     world = World.build(scenario)
     transport = GrpcTransport(
-        WireConfig(
+        WireConfig.from_spec(
+            scenario.runtime.wire,
             hosts=1,
             tls=pki is not None,
             sign=keyring is not None,
             deadline_s=config.deadline_s,
             retries=1,
             drain_timeout_s=30.0,
+            quiesce=False,  # a device sends and goes on; lanes bound what waits
+            max_pending_per_peer=8,
         ),
         pki=pki,
         keyring=keyring,
@@ -243,6 +308,16 @@ def serve(
         for other in sorted(config.neighbors):
             peer.add_neighbor(other, 0)
     stop = False
+    tick = 0
+    relinker = Relinker(
+        runtime,
+        peer,
+        sorted(config.neighbors),
+        lambda: tick,
+        config.tick_s,
+        config.deadline_s,
+    )
+    relinker.start()
 
     def _stop(*_: Any) -> None:
         nonlocal stop
@@ -251,7 +326,6 @@ def serve(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     status_path = Path(config.status_file) if config.status_file else None
-    tick = 0
     try:
         while not stop and (config.ticks is None or tick < config.ticks):
             started = time.monotonic()
@@ -267,8 +341,12 @@ def serve(
                 # a neighbour suspected us (we were too slow): continue under a new epoch
                 with runtime.lock:
                     peer.rekey(peer.epoch + 1, world.seeds_for(config.peer_id, peer.epoch + 1))
-                    for other in sorted(config.neighbors):
-                        peer.add_neighbor(other, tick)
+                    envelopes = [
+                        env
+                        for other in sorted(config.neighbors)
+                        for env in peer.add_neighbor(other, tick)
+                    ]
+                transport.deliver(runtime, config.peer_id, envelopes, tick)
             if status_path is not None:
                 with runtime.lock:
                     _write_status(
@@ -277,6 +355,8 @@ def serve(
                             "peer": config.peer_id,
                             "epoch": peer.epoch,
                             "tick": tick,
+                            "time": time.time(),
+                            "relinks": relinker.relinks,
                             "address": transport.addresses[_host(config.peer_id)],
                             "held": sorted(f"{k[0]}:{k[1]}" for k in peer.held),
                             "tombstones": sorted(f"{k[0]}:{k[1]}" for k in peer.tombstones),
@@ -293,4 +373,5 @@ def serve(
             tick += 1
             time.sleep(max(0.0, config.tick_s - (time.monotonic() - started)))
     finally:
+        relinker.stop.set()
         transport.close()

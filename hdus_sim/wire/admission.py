@@ -14,6 +14,11 @@ refusing with a gRPC status that names the limit and how to get under it:
   server's capacity at once with ``RESOURCE_EXHAUSTED`` ("Concurrent RPC limit exceeded!")
   instead of queueing them past their deadline; HTTP/2 ``max_concurrent_streams`` bounds
   what one connection may hold open (further calls queue at the caller).
+* **Bounded parsing**: a single (non-streamed) message over ``max_unary_bytes`` is
+  refused unparsed (honest heartbeats and notices stay far below it: a heartbeat carries
+  at most ``wire.max_items`` entries of each kind), and at most ``big_parses`` messages
+  over ``big_message_bytes`` are parsed at once — a flood of large messages costs a
+  bounded amount of memory, not one parse per server thread.
 * **Idle stream deadlines**: a seed stream that sends no chunk for ``stream_idle_s`` is
   cancelled by a watchdog thread, freeing its server thread (a slow-loris caller holds a
   thread at most that long); other streams are untouched.
@@ -25,6 +30,7 @@ message still arrives in the same round; the defaults are far above honest traff
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -94,6 +100,12 @@ class AdmissionLimits:
         HTTP/2 streams one connection may have open (further calls wait at the caller).
     stream_idle_s
         A seed stream with no chunk for this many seconds is cancelled.
+    max_unary_bytes
+        Largest single (non-streamed) request; seeds are streamed in chunks and limited
+        by the transport's ``max_seed_bytes`` instead.
+    big_message_bytes, big_parses
+        Requests over ``big_message_bytes`` are parsed at most ``big_parses`` at a time;
+        more are refused as busy (retry hint) until one is done.
 
     A burst left ``None`` is two seconds' worth of its rate.
     """
@@ -107,6 +119,9 @@ class AdmissionLimits:
     max_concurrent_rpcs: int = 256
     max_streams_per_connection: int = 32
     stream_idle_s: float = 10.0
+    max_unary_bytes: int = 1 << 20
+    big_message_bytes: int = 64 << 10
+    big_parses: int = 2
 
 
 @dataclass
@@ -159,6 +174,7 @@ class Admission:
         self._senders: dict[int, TokenBucket] = {}
         self._streams: set[_Stream] = set()
         self._stop = threading.Event()
+        self._big = threading.BoundedSemaphore(max(1, limits.big_parses))
         self._watchdog: threading.Thread | None = None
 
     # ------------------------------------------------------------ server options
@@ -209,6 +225,33 @@ class Admission:
                 f"({lim.connection_msgs_per_s:g} calls/s, "
                 f"{lim.connection_bytes_per_s / 2**20:g} MiB/s; wire.connection_*)",
             )
+
+    @contextlib.contextmanager
+    def parsing(self, context: grpc.ServicerContext, nbytes: int, what: str) -> Iterator[None]:
+        """Hold one of the few big-parse slots while parsing ``nbytes`` (unary requests)."""
+        lim = self.limits
+        if nbytes > lim.max_unary_bytes:
+            self.stats.limited["too_big"] += 1
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{what} of {nbytes} bytes exceeds this receiver's limit of "
+                f"{lim.max_unary_bytes} bytes per message (wire.max_unary_bytes); "
+                "honest heartbeats carry at most wire.max_items entries of each kind",
+            )
+        if nbytes <= lim.big_message_bytes:
+            yield
+            return
+        if not self._big.acquire(blocking=False):
+            self._refuse(
+                context,
+                "big_parse",
+                0.05,
+                f"{lim.big_parses} large messages are being parsed already (wire.big_parses)",
+            )
+        try:
+            yield
+        finally:
+            self._big.release()
 
     def admit_sender(self, context: grpc.ServicerContext, sender: int) -> None:
         """Charge one message to ``sender`` (after its identity was checked)."""

@@ -430,6 +430,16 @@ class GrpcTransport:
             stub = self._stubs[key] = PeerServiceClient(channel)
         return stub
 
+    def probe(self, src_host: str, dst_host: str, timeout_s: float) -> bool:
+        """Ask ``dst_host`` for its health (blocks up to ``timeout_s``); ``True``: serving."""
+        if dst_host not in self.addresses:
+            return False
+        try:
+            reply = self._stub(src_host, dst_host).Health(serde.health_request(), timeout=timeout_s)
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == "SERVING")
+
     def close(self) -> None:
         """Stop servers, close channels and the sender pool."""
         self._pool.shutdown(wait=False, cancel_futures=True)

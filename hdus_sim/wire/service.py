@@ -49,9 +49,12 @@ def _bind(m: ServiceMethod, method: Callable[..., Any], admission: Admission | N
         return grpc.stream_unary_rpc_method_handler(streaming, response_serializer=m.dump)
 
     def unary(raw: bytes, context: grpc.ServicerContext) -> Any:
-        if admission is not None:
-            admission.admit_connection(context, len(raw))
-        return method(_parse(m, raw, context), context)
+        if admission is None:
+            return method(_parse(m, raw, context), context)
+        admission.admit_connection(context, len(raw))
+        with admission.parsing(context, len(raw), m.request_type):
+            request = _parse(m, raw, context)
+        return method(request, context)
 
     return grpc.unary_unary_rpc_method_handler(unary, response_serializer=m.dump)
 
