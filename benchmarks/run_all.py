@@ -34,6 +34,7 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
     ),
     ("wire_throughput.py", "Seed exchange over loopback gRPC vs the in-process hand-over", True),
     ("signing_cost.py", "Owner signatures: cost per message", False),
+    ("fuzz_wire.py", "Hostile input on the wire: fuzzing every RPC of a live mTLS peer", False),
     ("point_deletion.py", "Point deletion: SISA, certified removal, summation form", True),
     ("scale_runtimes.py", "Runtimes side by side and the largest runs (in-process, Ray)", True),
     (
