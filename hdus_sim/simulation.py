@@ -676,8 +676,9 @@ class Simulation:
         or holdings: the run did not reach its end).
         """
         if self.stopped is not None:
-            raise RunError(
-                f"the run stopped at round {self.stopped['round']}: {self.stopped['error']}"
+            raise ActorLostError(
+                f"the run stopped at round {self.stopped['round']}: {self.stopped['error']}",
+                self.stopped["cause"],
             )
         try:
             self.engine.step()
