@@ -3,7 +3,8 @@
 Real Ray (the session's embedded instance), real gRPC, a real ``kill -9`` of one
 ``ray::HostActor`` process between two rounds (``Simulation.step``). The run must go on
 exactly as if the scenario had said ``kill_actor`` at that round (restore mode), and a run
-whose actor cannot be restarted must stop with one clear error, what it computed written.
+whose actor cannot be restarted must stop with one clear error, what it computed written
+(through the Python API, and through ``hdus-sim run`` in a process of its own).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def test_sigkill_of_an_actor_process_equals_a_scripted_kill_actor_and_verifies(
 
     sim.write(tmp_path)
     logged = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert [e for e in logged if e["kind"] == "actor_lost"][0]["cause"]["pid"] == killed
+    assert next(e for e in logged if e["kind"] == "actor_lost")["cause"]["pid"] == killed
     report = verify_run(tmp_path, oracle_runtime="inprocess")
     assert report.passed, [e.explain() for e in report.events]
 
@@ -169,3 +170,72 @@ def test_an_actor_that_cannot_be_restarted_stops_the_run_with_what_it_computed(
     # no final state to mistake for a finished run's
     assert not (tmp_path / "holdings.json").exists()
     assert not (tmp_path / "predictions.npz").exists()
+
+
+def host_actors_under(root: int) -> list[int]:
+    """Pids of ``ray::HostActor`` processes descended from process ``root`` (its own Ray)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a process that just ended
+    found = []
+    for pid in parent:
+        p = pid
+        while p in parent and p != root:
+            p = parent[p]
+        if p == root and pid != root:
+            try:
+                if b"HostActor" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
+                continue
+    return sorted(found)
+
+
+def test_the_cli_stops_with_one_clear_line_when_an_actor_is_lost_for_good(
+    tiny: dict[str, Any], tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "ckpt"
+    sc = ray_scenario(tiny, max_restarts=0, checkpoint_dir=str(ckpt))
+    path, out = tmp_path / "ray.yaml", tmp_path / "run"
+    path.write_text(yaml.safe_dump(sc))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hdus_sim", "run", str(path), "--out", str(out), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    killed = None
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            # the first round is over once every actor checkpointed its peers
+            if len(list(ckpt.glob("hdus-ckpt-*/actor*.pkl"))) == 3:
+                actors = host_actors_under(proc.pid)
+                assert len(actors) == 3, actors
+                killed = actors[1]
+                os.kill(killed, signal.SIGKILL)  # as the OOM killer would
+                break
+            time.sleep(0.1)
+        _, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed is not None, stderr[-3000:]
+    assert proc.returncode == 1, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr[-3000:]
+    line = errors[0]
+    assert f"pid {killed}" in line and "was lost" in line, line
+    assert "runtime.max_restarts: 0" in line and f"what it computed is in {out}" in line, line
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"]["cause"]["pid"] == killed
+    events = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["kind"] == "actor_lost" and events[-1]["recovered"] is False
+    assert (out / "metrics.jsonl").read_text().strip()  # at least the first round's rows
+    assert not (out / "predictions.npz").exists()
