@@ -681,6 +681,8 @@ class Simulation:
                 self.stopped["cause"],
             )
         try:
+            if hasattr(self.runtime, "check_actors"):  # a lost actor, found before the round
+                self.runtime.check_actors()
             self.engine.step()
         except ActorLostError as exc:
             now = self.engine.now

@@ -553,6 +553,14 @@ class RayRuntime(ActorCalls):
         """Whether ``peer_id`` runs."""
         return peer_id in self._online
 
+    def check_actors(self) -> None:
+        """Call every actor once, before a round: an actor lost since is found here.
+
+        A death between two rounds is then handled at the very start of the next one,
+        exactly where a scripted ``kill_actor`` of that round acts.
+        """
+        self._all("counters")
+
     def begin_round(self) -> None:
         """Reset per-round counters everywhere."""
         self._all("begin_round")

@@ -72,29 +72,37 @@ def strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in WALL} for r in rows]
 
 
-@pytest.fixture(scope="module")
-def scripted() -> dict[str, Any]:
-    """The reference: the scenario kills actor 1 itself at ``KILL_ROUND`` (restore mode)."""
-    from conftest import TINY
-
-    sc = ray_scenario(TINY, on_actor_restart="restore")
-    sc["events"].append({"at": KILL_ROUND, "kind": "kill_actor", "actor": ACTOR})
-    sim = Simulation.from_dict(sc).run()
-    return {
-        "metrics": strip(sim.metrics),
-        "rounds": strip(sim.rounds),
-        "predictions": sim.predictions(),
-        "holdings": sim.runtime.holdings(),
-        "summary": sim.summary(),
-        "events": [(e["round"], e["kind"]) for e in sim.events if e["kind"] != "kill_actor"],
-    }
+_SCRIPTED: dict[str, dict[str, Any]] = {}
 
 
-@pytest.mark.parametrize("when", ["at_once", "after_ray_restarted_it"])
+def scripted(policy: str) -> dict[str, Any]:
+    """The reference: the scenario kills actor 1 itself at ``KILL_ROUND`` (run once each)."""
+    if policy not in _SCRIPTED:
+        from conftest import TINY
+
+        sc = ray_scenario(TINY, on_actor_restart=policy)
+        sc["events"].append({"at": KILL_ROUND, "kind": "kill_actor", "actor": ACTOR})
+        sim = Simulation.from_dict(sc).run()
+        _SCRIPTED[policy] = {
+            "metrics": strip(sim.metrics),
+            "rounds": strip(sim.rounds),
+            "predictions": sim.predictions(),
+            "holdings": sim.runtime.holdings(),
+            "summary": sim.summary(),
+            "events": [strip([e])[0] for e in sim.events if e["kind"] != "kill_actor"],
+        }
+    return _SCRIPTED[policy]
+
+
+@pytest.mark.parametrize(
+    ("policy", "when"),
+    [("restore", "at_once"), ("restore", "after_ray_restarted_it"), ("rejoin", "at_once")],
+)
 def test_sigkill_of_an_actor_process_equals_a_scripted_kill_actor_and_verifies(
-    tiny: dict[str, Any], tmp_path: Path, scripted: dict[str, Any], when: str
+    tiny: dict[str, Any], tmp_path: Path, policy: str, when: str
 ) -> None:
-    sim = Simulation.from_dict(ray_scenario(tiny, on_actor_restart="restore"))
+    ref = scripted(policy)
+    sim = Simulation.from_dict(ray_scenario(tiny, on_actor_restart=policy))
     while sim.engine.now < KILL_ROUND:
         sim.step()
     killed = sigkill_actor(sim, ACTOR)
@@ -109,6 +117,7 @@ def test_sigkill_of_an_actor_process_equals_a_scripted_kill_actor_and_verifies(
     ev = lost[0]
     assert (ev["round"], ev["actor"], ev["recovered"]) == (KILL_ROUND, ACTOR, True)
     assert ev["restored"] == ev["peers"] == [3, 4, 5]
+    assert ev["policy"] == policy
     assert ev["old_pid"] == killed and ev["new_pid"] not in (None, killed)
     cause = ev["cause"]
     assert (cause["name"], cause["pid"], cause["actor"]) == ("actor1", killed, ACTOR)
@@ -117,18 +126,27 @@ def test_sigkill_of_an_actor_process_equals_a_scripted_kill_actor_and_verifies(
     assert cause["message"] and "\n" not in cause["message"]
     assert sim.summary()["wire"]["ray"]["actors"][ACTOR]["pid"] == ev["new_pid"]
 
-    # the same run as one whose scenario killed actor 1 at that round
-    assert strip(sim.metrics) == scripted["metrics"]
-    assert strip(sim.rounds) == scripted["rounds"]
-    assert sim.runtime.holdings() == scripted["holdings"]
+    # the same run as one whose scenario killed actor 1 at that round; in rejoin mode the
+    # size of a relayed message can depend on gRPC arrival order (seen: 16 bytes on one
+    # peer in one of two runs, scripted runs alike), so bytes are left out there
+    loose = {"bytes", "sim_s"} if policy == "rejoin" else set()
+    assert [{k: v for k, v in r.items() if k not in loose} for r in strip(sim.metrics)] == [
+        {k: v for k, v in r.items() if k not in loose} for r in ref["metrics"]
+    ]
+    if policy == "restore":
+        assert strip(sim.rounds) == ref["rounds"]
+    assert sim.runtime.holdings() == ref["holdings"]
     preds = sim.predictions()
-    assert preds.keys() == scripted["predictions"].keys()
-    assert all(np.array_equal(preds[k], scripted["predictions"][k]) for k in preds)
+    assert preds.keys() == ref["predictions"].keys()
+    assert all(np.array_equal(preds[k], ref["predictions"][k]) for k in preds)
     summary = sim.summary()
-    assert summary["final_accuracy"] == scripted["summary"]["final_accuracy"]
-    assert strip(summary["departures"]) == strip(scripted["summary"]["departures"])
-    others = [(e["round"], e["kind"]) for e in sim.events if e["kind"] != "actor_lost"]
-    assert others == scripted["events"]
+    assert summary["final_accuracy"] == ref["summary"]["final_accuracy"]
+    assert strip(summary["departures"]) == strip(ref["summary"]["departures"])
+    others = [strip([e])[0] for e in sim.events if e["kind"] != "actor_lost"]
+    assert others == ref["events"]
+    if policy == "rejoin":  # the lost actor's peers left under their old epoch
+        departed = {(d["peer"], d["kind"]) for d in summary["departures"]}
+        assert {(3, "actor_crash"), (5, "actor_crash")} <= departed
 
     sim.write(tmp_path)
     logged = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
