@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from clients.errors import ClientsError
-from hdus_sim.errors import DiskFullError, HdusError, RunError, ScenarioError
+from hdus_sim.errors import ActorLostError, DiskFullError, HdusError, RunError, ScenarioError
 from topologies.errors import TopologyError
 
 app = typer.Typer(
@@ -213,7 +213,15 @@ def _run(
             err_console.print(f"[dim]ray: {RAY_CLUSTER.get('note')}[/]", soft_wrap=True)
         bar.update(task, description=f"{sc.name}: rounds", completed=sim.engine.now)
         sim.progress = lambda done, total: bar.update(task, completed=done)
-        sim.run()
+        try:
+            sim.run()
+        except ActorLostError as exc:
+            write_run(sim, out)  # everything computed so far, the reason in summary.json
+            raise ActorLostError(
+                f"{exc}; the run stopped at round {sim.engine.now}: what it computed is in "
+                f"{out} (metrics.jsonl, rounds.jsonl, events.jsonl, summary.json)",
+                exc.cause,
+            ) from None
     path = write_run(sim, out)
     if sim.journal is not None:
         sim.journal.finish(sim.engine.now)

@@ -2,7 +2,7 @@
 
 The command line prints the message on one line and exits with the error's ``exit_code``:
 2 for what the user can fix in the command or the files (the default), 1 for a state of
-the machine (a folder owned by another run, a full disk).
+the machine (a folder owned by another run, a full disk, a Ray actor lost for good).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ActorLostError",
     "DiskFullError",
     "HdusError",
     "RunDirBusyError",
@@ -44,6 +45,20 @@ class DiskFullError(RunError):
 
     exit_code = 1
     path: Path | None = None
+
+
+class ActorLostError(RunError):
+    """A Ray actor died and could not be brought back (restarts used up, or too slow).
+
+    ``cause`` says what was lost and why: the actor's index and name, its last process id,
+    its peers, and the Ray error class and message that told the driver.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, cause: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.cause = dict(cause or {})
 
 
 class VerificationError(HdusError):

@@ -75,7 +75,11 @@ def prepare_dir(out: str | Path, *, overwrite: bool = True) -> Path:
 
 
 def write_run(sim: Any, out: str | Path) -> Path:
-    """Write a finished (or partial) :class:`~hdus_sim.simulation.Simulation` to ``out``."""
+    """Write a finished (or partial) :class:`~hdus_sim.simulation.Simulation` to ``out``.
+
+    A run stopped by a lost Ray actor (``sim.stopped``) gets everything computed so far:
+    scenario, metrics, rounds, events and summary (with ``stopped``), and the plot.
+    """
     from hdus_sim.plots import plot_accuracy
     from hdus_sim.scenario import scenario_to_dict
 
@@ -87,10 +91,16 @@ def write_run(sim: Any, out: str | Path) -> Path:
     write_jsonl(path / "rounds.jsonl", sim.rounds)
     write_jsonl(path / "events.jsonl", sim.events)
     write_json(path / "summary.json", sim.summary())
-    write_json(path / "holdings.json", sim.runtime.holdings())
-    preds = sim.predictions()
-    with atomic_open(path / "predictions.npz") as fh:
-        np.savez_compressed(fh, **{str(pid): v for pid, v in preds.items()})
+    if getattr(sim, "stopped", None) is not None:
+        # a run stopped by a lost actor has no final state: no holdings or predictions
+        # for `verify` to mistake for a finished run's (its summary says why it stopped)
+        for name in ("holdings.json", "predictions.npz"):
+            (path / name).unlink(missing_ok=True)
+    else:
+        write_json(path / "holdings.json", sim.runtime.holdings())
+        preds = sim.predictions()
+        with atomic_open(path / "predictions.npz") as fh:
+            np.savez_compressed(fh, **{str(pid): v for pid, v in preds.items()})
     with atomic_open(path / "accuracy.png") as fh:
         plot_accuracy(sim.rounds, sim.events, fh, title=sim.scenario.name)
     audit = getattr(sim.runtime, "audit", None)

@@ -92,6 +92,7 @@ _EVENT_STYLE: dict[str, tuple[str, str, str]] = {
     "delete_refused": ("tab:pink", "d", "deletion refused"),
     "delete_absent": ("tab:pink", "o", "deletion: points absent"),
     "kill_actor": ("tab:brown", "H", "actor killed"),
+    "actor_lost": ("tab:brown", "h", "actor lost"),
     "rejoin": ("tab:cyan", ">", "rejoin (new epoch)"),
 }
 #: Membership changes drawn as vertical lines: kind -> (colour, line style).

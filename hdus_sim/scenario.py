@@ -285,8 +285,9 @@ class RuntimeSpec(BaseModel):
     peers, but every message crosses real gRPC between ``wire.hosts`` servers on loopback.
     ``ray``: peers packed ``peers_per_actor`` to a Ray actor, each actor a gRPC host; embedded
     local Ray, or the cluster at ``address``; ``placement`` spreads actors over nodes or packs
-    them; a killed actor is restarted (``max_restarts``) from its peers' last checkpoint and
-    its peers are ``restore``-d as they were or ``rejoin`` under a new epoch.
+    them; a killed actor (``kill_actor``, or lost from outside: ``kill -9``, OOM, a lost
+    node) is restarted (``max_restarts``) from its peers' last checkpoint and its peers are
+    ``restore``-d as they were or ``rejoin`` under a new epoch.
     """
 
     model_config = _STRICT

@@ -25,7 +25,7 @@ from clients.partition import FederatedSplit
 from clients.peer import Peer, PeerSeeds
 from hdus_sim.audit import AuditTrail
 from hdus_sim.engine import Engine
-from hdus_sim.errors import RunError
+from hdus_sim.errors import ActorLostError, RunError
 from hdus_sim.journal import Journal, is_finished, load_checkpoint
 from hdus_sim.metrics import RemovalTracker, forgetting_summary, mean_of
 from hdus_sim.rng import derive_seed
@@ -106,6 +106,9 @@ class Simulation:
         Optional callback ``progress(round_done, total_rounds)``.
     """
 
+    #: set when a lost Ray actor stopped the run: round, error and cause (else None)
+    stopped: dict[str, Any] | None = None
+
     def __init__(
         self,
         scenario: Scenario,
@@ -125,6 +128,7 @@ class Simulation:
         self.metrics: list[dict[str, Any]] = []
         self.rounds: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.stopped = None
         self.tracker = RemovalTracker()
         self._work_seen: dict[DataOwner, int] = {}
         self.epochs: dict[int, int] = {}
@@ -201,6 +205,7 @@ class Simulation:
                 on_drop=self.tracker.dropped,
                 withheld=self.withheld,
                 devices=self.devices,
+                on_actor_lost=self._actor_lost,
             )
         transport = self._transport()
         keyring = transport.keyring
@@ -452,13 +457,23 @@ class Simulation:
         outcome: dict[str, Any] = {"restored": hosted, "old_pid": None, "new_pid": None}
         if hasattr(self.runtime, "kill_actor"):
             outcome = self.runtime.kill_actor(event.actor, now)
+        self._actor_restarted(now, "kill_actor", event.actor, outcome)
+
+    def _actor_lost(self, actor: int, outcome: dict[str, Any]) -> None:
+        """A Ray actor died on its own (``kill -9``, OOM, a lost node) and Ray restarted it.
+
+        The runtime found it at its next call and waited for the restart; from here on it
+        is handled exactly as a scripted ``kill_actor`` of that actor in this round, and
+        logged as ``actor_lost`` with its ``cause``.
+        """
+        self._actor_restarted(self.engine.now, "actor_lost", actor, {**outcome, "recovered": True})
+
+    def _actor_restarted(self, now: int, kind: str, actor: int, outcome: dict[str, Any]) -> None:
+        """Log a restarted actor (``kill_actor`` or ``actor_lost``) and apply the policy."""
+        s = self.scenario
+        hosted = list(outcome["restored"])
         self._log(
-            now,
-            "kill_actor",
-            actor=event.actor,
-            peers=hosted,
-            policy=s.runtime.on_actor_restart,
-            **outcome,
+            now, kind, actor=actor, peers=hosted, policy=s.runtime.on_actor_restart, **outcome
         )
         if s.runtime.on_actor_restart == "rejoin":
             for pid in hosted:
@@ -632,7 +647,7 @@ class Simulation:
     def step(self) -> dict[str, Any]:
         """Run one round; return its summary row."""
         self.build()
-        self.engine.step()
+        self._advance()
         return self.rounds[-1]
 
     def run(self) -> Simulation:
@@ -640,10 +655,32 @@ class Simulation:
         self.build()
         try:
             while not self.engine.finished:
-                self.engine.step()
+                self._advance()
         finally:
             self.close()
         return self
+
+    def _advance(self) -> None:
+        """Run the next round; a Ray actor lost for good stops the run (:attr:`stopped`).
+
+        What was computed up to then stays: the rounds, metrics and events so far, written
+        by :meth:`write` with the ``stopped`` reason in the summary (no final predictions
+        or holdings: the run did not reach its end).
+        """
+        if self.stopped is not None:
+            raise ActorLostError(
+                f"the run stopped at round {self.stopped['round']}: {self.stopped['error']}",
+                self.stopped["cause"],
+            )
+        try:
+            if hasattr(self.runtime, "check_actors"):  # a lost actor, found before the round
+                self.runtime.check_actors()
+            self.engine.step()
+        except ActorLostError as exc:
+            now = self.engine.now
+            self.stopped = {"round": now, "error": str(exc), "cause": exc.cause}
+            self._log(now, "actor_lost", recovered=False, error=str(exc), cause=exc.cause)
+            raise
 
     def enable_journal(self, run_dir: str | Path, checkpoint_every: int = 1) -> Simulation:
         """Journal every event and round to ``run_dir`` and checkpoint for ``--resume``."""
@@ -750,6 +787,7 @@ class Simulation:
             "withheld": sorted(self.withheld),
             "forgetting": forgetting_summary(self.tracker.rows(), last_round or 0),
             "signatures": self._signatures(),
+            **({"stopped": self.stopped} if self.stopped is not None else {}),
         }
 
     def _signatures(self) -> str:

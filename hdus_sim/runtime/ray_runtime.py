@@ -13,9 +13,12 @@ completed until the sums agree twice in a row (Mattern's counting method), so a 
 relayed from actor to actor still completes within its round. Metrics come back as rows;
 models stay in the actors (only the final predictions are pulled, once).
 
-Each actor checkpoints its peers at the end of every round. An actor that dies is
+Each actor checkpoints its peers at the end of every round. An actor that dies, killed by
+the scenario (``kill_actor``) or from outside (``kill -9``, the OOM killer, a lost node), is
 restarted by Ray (``max_restarts``) and reloads its peers from that checkpoint; the
 scenario says whether they are ``restore``-d as they were or ``rejoin`` under a new epoch.
+Every driver call goes through :meth:`RayRuntime._calls`, which notices a lost actor,
+waits for its restart and re-sends the call (see :mod:`~hdus_sim.runtime.ray_recovery`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from clients.peer import Peer
 from hdus_sim.errors import RunError
 from hdus_sim.runtime.base import DeliveryStats, DropListener, PeerSpec
 from hdus_sim.runtime.inprocess import InProcessRuntime
+from hdus_sim.runtime.ray_recovery import ActorCalls, LossListener, NotStarted
 from hdus_sim.scenario import Scenario, load_scenario, scenario_to_dict
 from hdus_sim.world import World, placement_of
 
@@ -110,6 +114,7 @@ class HostActor:
         self.transport.handler = self.runtime
         self.restored = self._restore()
         self.withheld = withheld
+        self.started = False  # a process Ray restarted refuses calls until started again
 
     # -------------------------------------------------------------- lifecycle
     def _restore(self) -> list[int]:
@@ -127,6 +132,7 @@ class HostActor:
         import ray
 
         self.transport.start()
+        self.started = True
         return {
             "host": self.name,
             "address": self.transport.addresses[self.name],
@@ -134,6 +140,17 @@ class HostActor:
             "pid": os.getpid(),
             "restored": self.restored,
         }
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Run one of this actor's methods for the driver (the one way the driver calls in).
+
+        A process that Ray restarted after a death has not been started by the driver yet
+        (no gRPC server, an out-of-date directory): it refuses with :class:`NotStarted`, so
+        the driver notices the loss instead of running a round against a half-made actor.
+        """
+        if not self.started:
+            raise NotStarted(os.getpid())
+        return getattr(self, method)(*args)
 
     def set_directory(self, addresses: dict[str, str]) -> None:
         """Learn where the other actors listen."""
@@ -340,8 +357,15 @@ def _ensure_ray(address: str | None, num_cpus: int | None = None) -> Any:
     return ray
 
 
-class RayRuntime:
-    """The driver side of the ``ray`` runtime; see the module docstring."""
+class RayRuntime(ActorCalls):
+    """The driver side of the ``ray`` runtime; see the module docstring.
+
+    ``on_actor_lost(index, outcome)`` is told of every actor found lost (not killed by
+    :meth:`kill_actor`) once Ray has restarted it and its peers are back; the simulation
+    treats it exactly like a scripted ``kill_actor``. An actor that cannot come back
+    raises :class:`~hdus_sim.errors.ActorLostError`; from then on the driver answers from
+    the surviving actors (``lost`` says which actor is gone and why).
+    """
 
     def __init__(
         self,
@@ -351,12 +375,15 @@ class RayRuntime:
         on_drop: DropListener | None = None,
         withheld: frozenset[DataOwner] = frozenset(),
         devices: dict[int, str] | None = None,
+        on_actor_lost: LossListener | None = None,
     ) -> None:
         from hdus_sim.wire.security import make_test_pki
 
         self.scenario = scenario
         self.world = world
         self.on_drop = on_drop
+        self.on_actor_lost = on_actor_lost
+        self.lost: dict[int, dict[str, Any]] = {}
         self.global_x, self.global_y = world.global_x, world.global_y
         rt = scenario.runtime
         self.ray = _ensure_ray(rt.address)
@@ -409,18 +436,13 @@ class RayRuntime:
             self._now = now
 
     # -------------------------------------------------------------- plumbing
-    def _broadcast_directory(self) -> None:
-        directory = {i["host"]: i["address"] for i in self.info}
-        self.ray.get([a.set_directory.remote(directory) for a in self.actors])
-
     def actor_of(self, peer_id: int) -> Any:
         """The actor hosting ``peer_id``."""
         return self.actors[placement_of(peer_id, self.ppa)]
 
-    def _all(self, method: str, *args: Any) -> list[Any]:
-        if not self.actors:
-            raise RunError(f"the Ray actors are stopped: cannot call {method}")
-        return self.ray.get([getattr(a, method).remote(*args) for a in self.actors])
+    def _on(self, peer_id: int, method: str, *args: Any) -> Any:
+        """Call ``method`` on the actor hosting ``peer_id``."""
+        return self._call(placement_of(peer_id, self.ppa), method, *args)
 
     def barrier(self, timeout_s: float = 300.0) -> None:
         """Wait until no message is in flight anywhere, then report the seed drops."""
@@ -442,7 +464,7 @@ class RayRuntime:
 
     def describe(self) -> dict[str, Any]:
         """Where actors run: node, process and the peers each hosts."""
-        return {
+        out = {
             "actors": [
                 {
                     **{k: v for k, v in i.items() if k != "restored"},
@@ -457,44 +479,42 @@ class RayRuntime:
             "nodes": sorted({i["node_id"] for i in self.info}),
             "cluster": dict(RAY_CLUSTER),
         }
+        if self.lost:
+            out["lost"] = [self.lost[i] for i in sorted(self.lost)]
+        return out
 
     # -------------------------------------------------------------- runtime protocol
     def spawn(self, spec: PeerSpec) -> None:
         """Create a peer on its actor."""
-        self.ray.get(self.actor_of(spec.peer_id).spawn.remote(spec))
+        self._on(spec.peer_id, "spawn", spec)
         self._online.add(spec.peer_id)
         self._epochs[spec.peer_id] = spec.epoch
 
     def retire(self, peer_id: int, *, graceful: bool, now: int) -> None:
         """Stop a peer (graceful: goodbye first) and wait for the consequences."""
         self._tick(now)
-        self.ray.get(self.actor_of(peer_id).retire.remote(peer_id, graceful, now))
+        self._on(peer_id, "retire", peer_id, graceful, now)
         self._online.discard(peer_id)
         self.barrier()
 
     def link(self, a: int, b: int, now: int) -> None:
         """Connect two peers (possibly on different actors)."""
         self._tick(now)
-        actor_a, actor_b = self.actor_of(a), self.actor_of(b)
-        self.ray.get(
+        ia, ib = placement_of(a, self.ppa), placement_of(b, self.ppa)
+        self._calls(
             [
-                actor_a.open_link.remote(a, b, self._epochs[b], now),
-                actor_b.open_link.remote(b, a, self._epochs[a], now),
+                (ia, "open_link", (a, b, self._epochs[b], now)),
+                (ib, "open_link", (b, a, self._epochs[a], now)),
             ]
         )
-        flushes = [actor_a.flush.remote(now)]
-        if actor_b is not actor_a:
-            flushes.append(actor_b.flush.remote(now))
-        self.ray.get(flushes)
+        self._calls([(i, "flush", (now,)) for i in sorted({ia, ib})])
         self.barrier()
 
     def delete_points(self, peer_id: int, ids: list[int], request_id: str, now: int) -> Any:
         """Point deletion at a peer on its actor; wait for the new seed to spread."""
         self._tick(now)
         try:
-            receipt = self.ray.get(
-                self.actor_of(peer_id).delete_points.remote(peer_id, ids, request_id, now)
-            )
+            receipt = self._on(peer_id, "delete_points", peer_id, ids, request_id, now)
         except self.ray.exceptions.RayTaskError as exc:
             raise exc.as_instanceof_cause() from None
         self.barrier()
@@ -507,6 +527,14 @@ class RayRuntime:
     def is_online(self, peer_id: int) -> bool:
         """Whether ``peer_id`` runs."""
         return peer_id in self._online
+
+    def check_actors(self) -> None:
+        """Call every actor once, before a round: an actor lost since is found here.
+
+        A death between two rounds is then handled at the very start of the next one,
+        exactly where a scripted ``kill_actor`` of that round acts.
+        """
+        self._all("counters")
 
     def begin_round(self) -> None:
         """Reset per-round counters everywhere."""
@@ -578,7 +606,7 @@ class RayRuntime:
 
     def rekey(self, peer_id: int, epoch: int, seeds: Any = None) -> None:
         """Move a peer to a new epoch (its actor derives the seeds)."""
-        self.ray.get(self.actor_of(peer_id).rekey.remote(peer_id, epoch))
+        self._on(peer_id, "rekey", peer_id, epoch)
         self._epochs[peer_id] = epoch
 
     def neighbor_sets(self) -> dict[int, set[int]]:
@@ -603,7 +631,7 @@ class RayRuntime:
         """A snapshot copy of a peer, fetched from its actor (changes do not go back)."""
         if peer_id not in self._online:
             raise RunError(f"peer {peer_id} is not online; online peers: {self.online()}")
-        return self.ray.get(self.actor_of(peer_id).get_peer.remote(peer_id))
+        return self._on(peer_id, "get_peer", peer_id)  # type: ignore[no-any-return]
 
     def wire_stats(self) -> dict[str, Any]:
         """Wire counters summed over actors, plus where actors ran."""
@@ -626,51 +654,35 @@ class RayRuntime:
     def kill_actor(self, index: int, now: int) -> dict[str, Any]:
         """Kill actor ``index``; Ray restarts it and it reloads its peers' last checkpoint.
 
-        Returns the peers it restored (exactly the ones it hosted) and the old and new
-        process ids.
+        The restart is waited for exactly as for an actor lost from outside. Returns the
+        peers it restored (exactly the ones it hosted) and the old and new process ids.
         """
         if not 0 <= index < self.n_actors:
             raise RunError(
                 f"kill_actor: actor {index} does not exist; actors are 0..{self.n_actors - 1}"
             )
-        actor = self.actors[index]
-        old_pid = self.info[index]["pid"]
-        expected = sorted(p for p in self._online if placement_of(p, self.ppa) == index)
-        self.ray.kill(actor, no_restart=False)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                info = self.ray.get(actor.start.remote(), timeout=30)
-                if info["pid"] != self.info[index]["pid"]:
-                    break
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                raise RunError(f"actor {index} did not come back within 120 s")
-            time.sleep(0.2)
-        self.info[index] = info
-        self._broadcast_directory()
-        if info["restored"] != expected:
-            raise RunError(f"actor {index} restored peers {info['restored']} but hosted {expected}")
-        return {"restored": expected, "old_pid": old_pid, "new_pid": info["pid"]}
+        return self._kill_and_restart(index)
 
     def close(self) -> None:
         """Pull the final state once (predictions, holdings, counters), then stop every actor.
 
-        After closing, the observation methods answer from that final snapshot.
+        After closing, the observation methods answer from that final snapshot (of the
+        surviving actors' peers, after an actor was lost for good).
         """
-        if self.actors and self._final is None:
-            self._final = {
-                "predict_probe": self.predict_probe(),
-                "holdings": self.holdings(),
-                "main_parameters": self.main_parameters(),
-                "wire_stats": self.wire_stats(),
-                "neighbor_sets": self.neighbor_sets(),
-                "declared_dead": self.declared_dead(),
-            }
-        for actor in self.actors:
-            with contextlib.suppress(Exception):  # already gone
-                self.ray.kill(actor)
-        self.actors = []
-        if self._own_checkpoints:
-            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        try:
+            if self.actors and self._final is None:
+                self._final = {
+                    "predict_probe": self.predict_probe(),
+                    "holdings": self.holdings(),
+                    "main_parameters": self.main_parameters(),
+                    "wire_stats": self.wire_stats(),
+                    "neighbor_sets": self.neighbor_sets(),
+                    "declared_dead": self.declared_dead(),
+                }
+        finally:
+            for actor in self.actors:
+                with contextlib.suppress(Exception):  # already gone
+                    self.ray.kill(actor)
+            self.actors = []
+            if self._own_checkpoints:
+                shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
