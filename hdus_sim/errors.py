@@ -11,6 +11,7 @@ from pathlib import Path
 
 __all__ = [
     "DiskFullError",
+    "EventSelectionError",
     "HdusError",
     "RunDirBusyError",
     "RunError",
@@ -48,3 +49,12 @@ class DiskFullError(RunError):
 
 class VerificationError(HdusError):
     """A run directory cannot be verified (missing or inconsistent files)."""
+
+
+class EventSelectionError(VerificationError, ValueError):
+    """A ``verify --events`` value names no valid event; the message gives the syntax.
+
+    Exit code 1, like every other invalid input value (a scenario field).
+    """
+
+    exit_code = 1
