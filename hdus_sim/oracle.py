@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,9 @@ __all__ = [
     "oracle_predictions",
     "oracle_tag",
 ]
+
+#: what :func:`check_groups` decides: an event's key (a departure, a deletion request)
+Item = TypeVar("Item", bound=Hashable)
 
 #: held seed keys of each oracle run's survivors, by id of its predictions dict
 _ORACLE_HELD: dict[int, dict[int, set[str]]] = {}
@@ -132,7 +135,7 @@ def oracle_predictions(
     _ORACLE_HELD[id(preds)] = held
     if cache is not None:
         with atomic_open(cache) as fh:
-            np.savez_compressed(fh, **{str(k): v for k, v in preds.items()})
+            np.savez_compressed(fh, **{str(k): v for k, v in preds.items()})  # type: ignore[arg-type]
         atomic_write(
             cache.with_suffix(".held.json"),
             json.dumps({str(k): sorted(v) for k, v in held.items()}),
@@ -230,9 +233,9 @@ class OracleRunner:
 
 
 def check_groups(
-    items: Sequence[Hashable],
-    group_ok: Callable[[Sequence[Hashable]], bool],
-    single: Callable[[Hashable], None],
+    items: Sequence[Item],
+    group_ok: Callable[[Sequence[Item]], bool],
+    single: Callable[[Item], None],
     *,
     planned: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -255,17 +258,17 @@ def check_groups(
         if planned is not None:
             planned(n)
 
-    def ok(group: Sequence[Hashable]) -> bool:
+    def ok(group: Sequence[Item]) -> bool:
         passed = group_ok(group)
         rows.append({"size": len(group), "passed": passed})
         return passed
 
-    def singles(group: Sequence[Hashable]) -> None:
+    def singles(group: Sequence[Item]) -> None:
         note(len(group))
         for item in group:
             single(item)
 
-    def split(group: Sequence[Hashable]) -> None:  # its oracle differed
+    def split(group: Sequence[Item]) -> None:  # its oracle differed
         if len(group) <= 3:
             singles(group)
             return

@@ -356,7 +356,7 @@ def verify_run(
             if not compare(predictions, ref, survivors)[0]:
                 return False
             for k in group:
-                target = by_key[k] if isinstance(k, tuple) else point_of[k]
+                target = by_key[k] if isinstance(k, tuple) else point_of[str(k)]
                 target.oracle_ok, target.oracle_max_abs_diff = True, 0.0
             return True
 

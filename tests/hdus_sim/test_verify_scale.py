@@ -7,8 +7,6 @@ The churn runs here are small (8 devices, a few seconds); the 100-device figure 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,7 @@ from hdus_sim import Simulation, verify_run
 from hdus_sim.errors import EventSelectionError
 from hdus_sim.oracle import check_groups
 from hdus_sim.verify_select import parse_events
-
-ROOT = Path(__file__).parents[2]
+from tests.hdus_sim.test_cli import cli
 
 
 def _churn(tiny: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +90,14 @@ def test_a_group_that_differs_is_split_until_each_culprit_is_named() -> None:
     assert len(groups) + len(singles) < len(items)
     assert rows[0] == {"size": 16, "passed": False}
     # dense failures: both halves differ, so every item gets its own oracle at once
-    groups.clear(), singles.clear()
-    check_groups(items, lambda g: bool(groups.append(list(g))), singles.append)
+    groups.clear()
+    singles.clear()
+
+    def never_ok(group: Any) -> bool:
+        groups.append(list(group))
+        return False
+
+    check_groups(items, never_ok, singles.append)
     assert singles == items and len(groups) == 3
 
 
@@ -122,20 +125,10 @@ def test_events_syntax() -> None:
     assert parse_events("1-1", 1) == [1]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hdus_sim", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-
-
 def test_verify_events_checks_only_the_chosen_events(tiny: dict, tmp_path: Path) -> None:
     out = tmp_path / "run"
     Simulation.from_dict(tiny).run().write(out)
-    res = _cli("verify", str(out), "--events", "2")
+    res = cli("verify", str(out), "--events", "2")
     assert res.returncode == 0, res.stderr
     # progress goes to stderr, one line per oracle (no terminal: no round status)
     assert res.stderr.splitlines() == ["oracle 1/1: without the seed of peer 4 (epoch 0)"]
@@ -144,7 +137,7 @@ def test_verify_events_checks_only_the_chosen_events(tiny: dict, tmp_path: Path)
     assert report["checked_now"] == [2] and report["oracle"]["reruns"] == 1
     assert [(e["number"], e["peer"], e["kind"]) for e in report["events"]] == [(2, 4, "crash")]
     assert len(list((out / "oracles").glob("*.npz"))) == 1  # no oracle for event 1
-    bad = _cli("verify", str(out), "--events", "2-5", "--quiet")
+    bad = cli("verify", str(out), "--events", "2-5", "--quiet")
     assert bad.returncode == 1
     assert bad.stderr.splitlines() == [
         "error: --events '2-5': there is no event 5; write numbers and ranges such as 3,7-9; "
