@@ -47,6 +47,11 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
         "HDUS against its baselines (hdus-sim bench): quickstart and ring_churn",
         True,
     ),
+    (
+        "verify_scale.py",
+        "Verify at scale: retrain oracle on a 100-device churn run with 100+ departures",
+        True,
+    ),
 )
 
 

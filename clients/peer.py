@@ -287,6 +287,10 @@ class Peer:
         self.held: dict[DataOwner, HeldSeed] = {}
         self.tombstones: set[DataOwner] = set()
         self.known_epochs: dict[int, int] = {}
+        #: each neighbour's epoch as its own link says (handshake and its heartbeats): the
+        #: epoch a silence is evidence against. ``known_epochs`` may be newer, learned from
+        #: a relayed seed, which the retrain oracle withholds, so it must not steer detection
+        self.link_epochs: dict[int, int] = {}
         self.neighbors: set[int] = set()
         self.last_heard: dict[int, int] = {}
         self.relayed_to: dict[DataOwner, set[int]] = {}
@@ -696,9 +700,14 @@ class Peer:
                 out.append(self._relayed(key, held, other))
         return out
 
+    def _link_epoch(self, other: int) -> int:
+        """The epoch of neighbour ``other`` its link told (else the newest known; -1: none)."""
+        return self.link_epochs.get(other, self.known_epochs.get(other, -1))
+
     def remove_neighbor(self, other: int) -> None:
         """Forget the link to ``other`` (a graceful topology change); held seeds are kept."""
         self.neighbors.discard(other)
+        self.link_epochs.pop(other, None)
         self.last_heard.pop(other, None)
         self.neighbor_holding.pop(other, None)
 
@@ -718,6 +727,7 @@ class Peer:
 
     def note_epoch(self, peer: int, epoch: int) -> list[DataOwner]:
         """Record ``peer``'s current epoch (told at connection time); returns seeds dropped."""
+        self.link_epochs[peer] = max(self.link_epochs.get(peer, -1), epoch)
         return self._learn_epoch(peer, epoch)
 
     def _learn_epoch(self, peer: int, epoch: int) -> list[DataOwner]:
@@ -1078,6 +1088,7 @@ class Peer:
         self.last_heard[beat.sender] = now
         self.heard.add(beat.sender)
         self.neighbor_holding[beat.sender] = beat.holding
+        self.link_epochs[beat.sender] = max(self.link_epochs.get(beat.sender, -1), beat.epoch)
         dropped = self._learn_epoch(beat.sender, beat.epoch)
         if self.key in beat.tombstones:
             # A neighbour declared this peer crashed (a false suspicion, e.g. a partition):
@@ -1130,7 +1141,7 @@ class Peer:
         out: list[Envelope] = []
         for dst in sorted(self.neighbors):
             theirs = {(o, e) for o, e, _ in self.neighbor_holding.get(dst, frozenset())}
-            mine = (dst, self.known_epochs.get(dst, -1))
+            mine = (dst, self._link_epoch(dst))
             proofs = tuple(self.leave_proofs[k] for k in sorted(theirs) if k in self.leave_proofs)
             hints = {k for k in theirs if k in removed and k not in self.leave_proofs}
             if mine in self.tombstones:
@@ -1161,6 +1172,9 @@ class Peer:
     def detect_crashes(self, now: int) -> tuple[list[DataOwner], list[Envelope], list[DataOwner]]:
         """Declare neighbours silent for ``heartbeat_timeout`` rounds crashed.
 
+        What is declared crashed is the epoch the silent link spoke for (its handshake and
+        heartbeats), never one learned only from a relayed seed (see :attr:`link_epochs`).
+
         Returns ``(crashed, outgoing, dropped)``: the crashed data owners, the crash notices
         to relay (``relay_hops >= 2`` only: 1-hop holders are neighbours and detect it
         themselves), and the seeds dropped.
@@ -1173,24 +1187,25 @@ class Peer:
                 continue
             if not self.config.suspect_unheard and other not in self.heard:
                 continue  # never heard from yet (still starting up): nothing to suspect
+            # only the epoch this link spoke for is declared crashed: a newer epoch of the
+            # same device (a re-join elsewhere, learned from a relayed seed) has not gone
+            # silent here. Relayed seeds must not steer it: the retrain oracle withholds
+            # them, and a decision that differs there makes the runs diverge (a false
+            # suspicion re-keys its victim, and every later model of it differs)
+            key = (other, self._link_epoch(other))
             self.remove_neighbor(other)
-            epochs = {k[1] for k in self.held if k[0] == other}
-            if other in self.known_epochs:
-                epochs.add(self.known_epochs[other])
-            for epoch in sorted(epochs):
-                key = (other, epoch)
-                if key in self.tombstones:
-                    continue
-                crashed.append(key)
-                dropped += self._tombstone(key)
-                ttl = self.config.relay_hops - 2
-                targets = (
-                    self._notice_targets(key, ttl + 1, other)
-                    if ttl >= 0
-                    else sorted(self.relayed_to.pop(key, set()) - {other})
-                )
-                notice = LeaveNotice(
-                    other, epoch, LeaveReason.CRASH, self.peer_id, max(ttl, 0), origin=self.peer_id
-                )
-                out += [Envelope(dst, notice) for dst in targets]
+            if key[1] < 0 or key in self.tombstones:
+                continue
+            crashed.append(key)
+            dropped += self._tombstone(key)
+            ttl = self.config.relay_hops - 2
+            targets = (
+                self._notice_targets(key, ttl + 1, other)
+                if ttl >= 0
+                else sorted(self.relayed_to.pop(key, set()) - {other})
+            )
+            notice = LeaveNotice(
+                other, key[1], LeaveReason.CRASH, self.peer_id, max(ttl, 0), origin=self.peer_id
+            )
+            out += [Envelope(dst, notice) for dst in targets]
         return crashed, out, dropped

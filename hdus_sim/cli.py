@@ -1,7 +1,8 @@
 """The ``hdus-sim`` command line: run a scenario, verify a run, validate a file, list models.
 
-Exit codes: 0 success; 1 an invalid scenario (one ``error:`` line per problem, naming the
-field, the value and the fix), a failed verification or a tampered audit log; 2 any other
+Exit codes: 0 success; 1 an invalid scenario or ``verify --events`` value (one ``error:``
+line per problem, naming the field or flag, the value and the fix), a failed verification
+or a tampered audit log; 2 any other
 user error (bad option, missing run directory, ...); 3 an internal error (a bug: one line,
 ``hdus-sim --debug ...`` shows the traceback). No traceback is printed without ``--debug``.
 """
@@ -24,6 +25,7 @@ from rich.table import Table
 
 from clients.errors import ClientsError
 from hdus_sim.errors import ActorLostError, DiskFullError, HdusError, RunError, ScenarioError
+from hdus_sim.verify_select import EVENTS_HELP
 from topologies.errors import TopologyError
 
 app = typer.Typer(
@@ -434,8 +436,16 @@ def verify(
         typer.Option(help="Run oracles on another runtime (inprocess, grpc, ray)."),
     ] = None,
     oracle_mode: Annotated[
-        str, typer.Option(help="each | combined | auto (combined above 3 events).")
+        str,
+        typer.Option(
+            help="each | combined | auto (combined above 3 events). combined: one oracle "
+            "re-run without every event, split into halves only where it differs."
+        ),
     ] = "auto",
+    events: Annotated[str | None, typer.Option("--events", help=EVENTS_HELP)] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")
+    ] = False,
     mia: Annotated[
         bool, typer.Option("--mia", help="Membership inference on departed peers' data.")
     ] = False,
@@ -465,17 +475,23 @@ def verify(
         attack = AttackConfig(shadows=shadows, variance=variance)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    status = _StatusLine(enabled=not quiet)
     with _owning(run_dir):
-        report = verify_run(
-            run_dir,
-            oracle=oracle,
-            oracle_runtime=oracle_runtime,
-            oracle_mode=oracle_mode,
-            mia=mia,
-            backdoor=backdoor,
-            attack=attack,
-            progress=lambda msg: console.print(f"[dim]{msg}"),
-        )
+        try:
+            report = verify_run(
+                run_dir,
+                oracle=oracle,
+                oracle_runtime=oracle_runtime,
+                oracle_mode=oracle_mode,
+                events=events,
+                mia=mia,
+                backdoor=backdoor,
+                attack=attack,
+                progress=status.line,
+                tick=status.tick,
+            )
+        finally:
+            status.clear()
     for b in report.backdoor:
         console.print(
             f"backdoor of peer {b['peer']} (target {b['target']}): attack success on the "
@@ -490,7 +506,7 @@ def verify(
     if report.point_mia:
         console.print(_point_mia_table(report.point_mia))
     table = Table(title=f"verification of {run_dir}")
-    for col in ("peer", "epoch", "kind", "round", "lineage", "oracle", "verdict", "why"):
+    for col in ("#", "peer", "epoch", "kind", "round", "lineage", "oracle", "verdict", "why"):
         table.add_column(col)
     for e in report.events:
         oracle_cell = (
@@ -498,6 +514,7 @@ def verify(
         )
         style = "red" if e.verdict == "FAIL" else "green"
         table.add_row(
+            str(e.number),
             str(e.peer),
             str(e.epoch),
             e.kind,
@@ -508,14 +525,18 @@ def verify(
             e.explain(),
         )
     console.print(table)
+    if oracle and report.events:
+        console.print(_oracle_line(report))
     summary = json.loads((Path(run_dir) / "summary.json").read_text())
     if summary.get("forgetting"):
         console.print(_forgetting_line(summary))
     if not report.events:
         console.print("no departure in this run: nothing to verify")
     if report.passed:
+        of = "" if report.selected is None else f" (of {report.total_events}, chosen by --events)"
         console.print(
-            f"[green]PASS[/]: {len(report.events)} event(s) verified; wrote {run_dir}/verify.json"
+            f"[green]PASS[/]: {len(report.events)} event(s){of} verified; "
+            f"wrote {run_dir}/verify.json"
         )
     else:
         failed = [e for e in report.events if e.verdict == "FAIL"]
@@ -524,6 +545,51 @@ def verify(
                 f"[red]FAIL[/] {e.kind} of peer {e.peer} (epoch {e.epoch}): {e.explain()}"
             )
         raise typer.Exit(1)
+
+
+class _StatusLine:
+    """Verify's progress on stderr: a line per oracle, and a self-overwriting round status.
+
+    The round status (``oracle 2/3: rounds 12/40``) is drawn only on a terminal, so logs
+    and tests get just one line per oracle re-run; ``enabled=False`` (``--quiet``) prints
+    nothing.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.live = enabled and sys.stderr.isatty()
+        self.shown = False
+
+    def clear(self) -> None:
+        """Erase the round status, if one is drawn."""
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+    def line(self, message: str) -> None:
+        """One lasting progress line."""
+        if self.enabled:
+            self.clear()
+            print(message, file=sys.stderr, flush=True)
+
+    def tick(self, message: str) -> None:
+        """The round status, overwritten by the next one (terminals only)."""
+        if self.live:
+            sys.stderr.write(f"\r{message}\x1b[K")
+            sys.stderr.flush()
+            self.shown = True
+
+
+def _oracle_line(report: Any) -> str:
+    """How many oracle re-runs the verdicts took, and how the groups went."""
+    groups = report.oracle_groups
+    split = sum(not g["passed"] for g in groups)
+    how = f"; {len(groups)} group oracle(s), {split} differed and were split" if groups else ""
+    return (
+        f"oracle: {report.oracle_reruns} re-run(s), {report.oracle_cached} from the cache, "
+        f"{report.oracle_seconds:.1f} s for {len(report.events)} event(s){how}"
+    )
 
 
 def _forgetting_line(summary: dict[str, Any]) -> str:

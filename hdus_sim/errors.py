@@ -12,6 +12,7 @@ from pathlib import Path
 __all__ = [
     "ActorLostError",
     "DiskFullError",
+    "EventSelectionError",
     "HdusError",
     "RunDirBusyError",
     "RunError",
@@ -63,3 +64,12 @@ class ActorLostError(RunError):
 
 class VerificationError(HdusError):
     """A run directory cannot be verified (missing or inconsistent files)."""
+
+
+class EventSelectionError(VerificationError, ValueError):
+    """A ``verify --events`` value names no valid event; the message gives the syntax.
+
+    Exit code 1, like every other invalid input value (a scenario field).
+    """
+
+    exit_code = 1

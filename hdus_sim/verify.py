@@ -25,9 +25,7 @@ The oracle runs made for the verdicts are reused for it.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,9 +33,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hdus_sim.errors import VerificationError
+from hdus_sim.oracle import (
+    OracleRunner,
+    check_groups,
+    compare,
+    oracle_held,
+    oracle_predictions,
+    oracle_tag,
+)
 from hdus_sim.outputs import read_run, write_json
-from hdus_sim.rundir import atomic_open, atomic_write
 from hdus_sim.scenario import load_scenario
+from hdus_sim.verify_select import merged_verify, select_events
 
 if TYPE_CHECKING:
     from hdus_sim.attacks import AttackConfig
@@ -67,6 +73,9 @@ class EventVerdict:
     #: holder kept it longer (or still holds it, past the bound, at the end of the run)
     forget_bound_rounds: int | None = None
     held_past_bound: bool = False
+    #: the event's 1-based number in the run (departures first, then deletions): the #
+    #: column of ``hdus-sim verify`` and what ``--events`` selects
+    number: int | None = None
 
     @property
     def verdict(self) -> str:
@@ -116,7 +125,7 @@ class EventVerdict:
 
 @dataclass
 class VerifyReport:
-    """Verdicts of every departure in a run."""
+    """Verdicts of every departure in a run (or of the events chosen with ``events``)."""
 
     run_dir: str
     events: list[EventVerdict]
@@ -125,6 +134,15 @@ class VerifyReport:
     backdoor: list[dict[str, Any]] = field(default_factory=list)
     point_mia: dict[str, Any] | None = None
     receipts: list[dict[str, Any]] = field(default_factory=list)
+    #: oracle simulations actually run for the verdicts, and oracles read from the cache
+    oracle_reruns: int = 0
+    oracle_cached: int = 0
+    #: every group oracle (size, passed), in the order they ran
+    oracle_groups: list[dict[str, Any]] = field(default_factory=list)
+    oracle_seconds: float = 0.0
+    #: the 1-based event numbers checked (``None``: every event)
+    selected: list[int] | None = None
+    total_events: int = 0
 
     @property
     def passed(self) -> bool:
@@ -138,130 +156,28 @@ class VerifyReport:
             "passed": self.passed,
             "survivors": self.survivors,
             "events": [e.as_dict() for e in self.events],
+            "selected": self.selected,
+            "total_events": self.total_events,
+            "oracle": {
+                "reruns": self.oracle_reruns,
+                "cached": self.oracle_cached,
+                "groups": self.oracle_groups,
+                "seconds": round(self.oracle_seconds, 3),
+            },
             "membership_inference": self.mia,
             "point_deletion_inference": self.point_mia,
             "backdoor": self.backdoor,
         }
 
 
-def _scenario_digest(scenario: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(scenario, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def oracle_predictions(
-    scenario: dict[str, Any],
-    withheld: tuple[int, int] | None,
-    *,
-    cache_dir: Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    runtime: str | None = None,
-    withheld_points: dict[int, list[int]] | None = None,
-    withheld_many: Sequence[tuple[int, int]] = (),
-    sims: dict[str, Any] | None = None,
-) -> dict[int, np.ndarray]:
-    """Re-run ``scenario`` with ``withheld``'s own seed never sent; return final predictions.
-
-    ``runtime`` re-runs the oracle on another runtime (e.g. ``inprocess`` for a Ray run:
-    the protocol is deterministic, so the runtimes must agree bit for bit, which checks the
-    runtime too). Cached under ``cache_dir`` by scenario digest and withheld owner, so
-    every check (and a second ``verify``) reuses one oracle run. A ``sims`` dict receives
-    every oracle simulation actually run, keyed by :func:`_oracle_tag`, so the attacks
-    can examine its models without running it again.
-    """
-    from hdus_sim.simulation import Simulation
-
-    if runtime is not None and runtime != scenario.get("runtime", {}).get("kind"):
-        scenario = json.loads(json.dumps(scenario))
-        scenario["runtime"] = {**scenario.get("runtime", {}), "kind": runtime, "address": None}
-
-    what = _oracle_tag(withheld, withheld_points, withheld_many)
-    cache = None
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        cache = cache_dir / f"oracle_{_scenario_digest(scenario)}_{what}.npz"
-        held_cache = cache.with_suffix(".held.json")
-        if cache.is_file() and held_cache.is_file():
-            with np.load(cache) as npz:
-                preds = {int(k): npz[k] for k in npz.files}
-            _ORACLE_HELD[id(preds)] = {
-                int(k): set(v) for k, v in json.loads(held_cache.read_text()).items()
-            }
-            return preds
-    sim = Simulation(
-        load_scenario(scenario),
-        withheld=frozenset({withheld}) if withheld is not None else frozenset(withheld_many),
-        withheld_points=withheld_points,
-        progress=progress,
-    )
-    preds = sim.run().predictions()
-    if sims is not None:
-        sims[what] = sim
-    held = {pid: set(h["held"]) for pid, h in sim.runtime.holdings().items()}
-    _ORACLE_HELD[id(preds)] = held
-    if cache is not None:
-        with atomic_open(cache) as fh:
-            np.savez_compressed(fh, **{str(k): v for k, v in preds.items()})
-        atomic_write(
-            cache.with_suffix(".held.json"),
-            json.dumps({str(k): sorted(v) for k, v in held.items()}),
-        )
-    return preds
-
-
-def _points_digest(withheld_points: dict[int, list[int]] | None, size: int) -> str:
-    items = sorted((k, sorted(v)) for k, v in (withheld_points or {}).items())
-    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:size]
-
-
-def _oracle_tag(
-    withheld: tuple[int, int] | None,
-    withheld_points: dict[int, list[int]] | None,
-    withheld_many: Sequence[tuple[int, int]],
-) -> str:
-    """The name of an oracle run (its cache file and its key in ``sims``)."""
-    if withheld is not None:
-        return f"p{withheld[0]}_e{withheld[1]}"
-    many = sorted(withheld_many)
-    if many:
-        digest = hashlib.sha256(json.dumps(many).encode()).hexdigest()[:8]
-        return f"all_{digest}_{_points_digest(withheld_points, 8)}"
-    return f"pts_{_points_digest(withheld_points, 12)}"
-
-
-#: held seed keys of each oracle run's survivors, by id of its predictions dict
-_ORACLE_HELD: dict[int, dict[int, set[str]]] = {}
-
-
-def _compare(
-    predictions: dict[int, np.ndarray], ref: dict[int, np.ndarray], survivors: list[int]
-) -> tuple[bool, list[int], float]:
-    """Compare final predictions with an oracle's, bit for bit, per surviving peer."""
-    differs: list[int] = []
-    max_diff = 0.0
-    for pid in survivors:
-        a, b = predictions.get(pid), ref.get(pid)
-        if a is None or b is None or a.shape != b.shape:
-            differs.append(pid)
-            max_diff = float("inf")
-        elif not np.array_equal(a, b):
-            differs.append(pid)
-            max_diff = max(max_diff, float(np.max(np.abs(a - b))))
-    differs += sorted(set(ref) ^ set(survivors))
-    return not differs, sorted(set(differs)), max_diff
-
-
 def _verify_point_deletion(
-    rec: dict[str, Any],
-    run: dict[str, Any],
-    run_dir: str | Path,
-    oracle: bool,
-    oracle_runtime: str | None,
-    progress: Callable[[str], None] | None,
+    rec: dict[str, Any], run: dict[str, Any], runner: OracleRunner | None
 ) -> EventVerdict:
     """Check one point deletion.
 
     Every holder of the peer's seed must hold a version that applied it; then, for an
-    exact method, the oracle without the points from the start must agree bit for bit.
+    exact method and with a ``runner``, the oracle without the points from the start must
+    agree bit for bit.
     """
     peer, epoch = int(rec["peer"]), int(rec["epoch"])
     tag = f"{peer}:{epoch}"
@@ -286,17 +202,12 @@ def _verify_point_deletion(
         left = rec.get("budget_left")
         verdict.certificate_ok = left is None or float(left) >= 0
         return verdict
-    if oracle:
-        if progress is not None:
-            progress(f"oracle run without points {rec['deleted']} of peer {peer}")
-        ref = oracle_predictions(
-            run["scenario"],
-            None,
-            cache_dir=Path(run_dir) / "oracles",
-            runtime=oracle_runtime,
-            withheld_points={peer: list(rec["deleted"])},
+    if runner is not None:
+        ref = runner.run(
+            f"without points {rec['deleted']} of peer {peer}",
+            points={peer: list(rec["deleted"])},
         )
-        oracle_held = _ORACLE_HELD.get(id(ref), {})
+        held = oracle_held(ref)
         # a holder that dropped the revoked version and could not be reached by the new one
         # (the relay path broke since) holds fewer seeds than the oracle: that costs
         # accuracy, not privacy; it is reported, and compared where held sets agree
@@ -304,11 +215,11 @@ def _verify_point_deletion(
             pid
             for pid, h in run["holdings"].items()
             if tag not in h["held"]
-            and tag in oracle_held.get(pid, set())
-            and set(h["held"]) == oracle_held.get(pid, set()) - {tag}
+            and tag in held.get(pid, set())
+            and set(h["held"]) == held.get(pid, set()) - {tag}
         )
         survivors = [p for p in sorted(run["holdings"]) if p not in lost]
-        verdict.oracle_ok, verdict.oracle_differs_for, verdict.oracle_max_abs_diff = _compare(
+        verdict.oracle_ok, verdict.oracle_differs_for, verdict.oracle_max_abs_diff = compare(
             run["predictions"], {k: v for k, v in ref.items() if k not in lost}, survivors
         )
         verdict.seed_lost_by = lost
@@ -326,13 +237,39 @@ def _past_bound(dep: dict[str, Any], last_round: int) -> bool:
     return int(took) > int(bound)
 
 
+def _departure_verdict(dep: dict[str, Any], run: dict[str, Any]) -> EventVerdict:
+    """The lineage and lease-bound checks of one departure (no oracle yet)."""
+    key = (int(dep["peer"]), int(dep["epoch"]))
+    tag = f"{key[0]}:{key[1]}"
+    held_by = sorted(
+        pid
+        for pid, h in run["holdings"].items()
+        if tag in h["held"] or any(tuple(o) == key for o in h["lineage"])
+    )
+    verdict = EventVerdict(
+        peer=key[0],
+        epoch=key[1],
+        kind=dep["kind"],
+        round=dep["round"],
+        lineage_ok=not held_by,
+        still_held_by=held_by,
+        oracle_ok=None,
+        removal_latency_rounds=dep.get("latency_rounds"),
+        forget_bound_rounds=dep.get("bound_rounds"),
+    )
+    verdict.held_past_bound = _past_bound(dep, run["summary"].get("rounds_run", 0) - 1)
+    return verdict
+
+
 def verify_run(
     run_dir: str | Path,
     *,
     oracle: bool = True,
     progress: Callable[[str], None] | None = None,
+    tick: Callable[[str], None] | None = None,
     oracle_runtime: str | None = None,
     oracle_mode: str = "auto",
+    events: str | Sequence[int] | None = None,
     mia: bool = False,
     backdoor: bool = False,
     attack: AttackConfig | None = None,
@@ -340,9 +277,14 @@ def verify_run(
 ) -> VerifyReport:
     """Check lineage (and, with ``oracle``, the retrain oracle) for every departure in a run.
 
-    ``oracle_mode``: ``each`` runs one oracle per event; ``combined`` first runs one
-    oracle without all of them (falling back to ``each`` if it differs); ``auto`` is
-    ``combined`` when a run has more than 3 events.
+    ``oracle_mode``: ``each`` runs one oracle per event; ``combined`` one oracle without
+    all of them, split into smaller groups only where it differs (see
+    :func:`hdus_sim.oracle.check_groups`), so a clean run costs one re-run whatever its
+    number of events; ``auto`` is ``combined`` when more than 3 events are checked.
+    ``events`` checks only some events: their 1-based numbers (as in ``verify``'s
+    table), or a spec such as ``"3,7-9"`` (:func:`hdus_sim.verify_select.parse_events`).
+    ``progress`` gets a line as each oracle starts; ``tick`` a status after each of its
+    rounds.
 
     ``mia`` adds membership inference (loss threshold and LiRA, configured by ``attack``)
     on every departed peer's data and on every point deleted inside a peer; ``backdoor``
@@ -351,92 +293,123 @@ def verify_run(
     ``receipts.json`` and appended to the owner's hash-chained audit log.
     """
     run = read_run(run_dir)
-    holdings: dict[int, dict[str, Any]] = run["holdings"]
     predictions: dict[int, np.ndarray] = run["predictions"]
-    survivors = sorted(holdings)
-    verdicts: list[EventVerdict] = []
+    survivors = sorted(run["holdings"])
     departures = run["summary"]["departures"]
     deletions = run["summary"].get("point_deletions", [])
-    exact_deletions = all(str(d.get("certificate", "exact")) == "exact" for d in deletions)
-    combined_ok = False
-    events = len(departures) + len(deletions)
+    total = len(departures) + len(deletions)
+    chosen = select_events(events, total)
+    picked = set(range(1, total + 1)) if chosen is None else set(chosen)
+    numbered = list(enumerate([*departures, *deletions], 1))
+    n_dep = len(departures)
+    departures = [d for i, d in numbered[:n_dep] if i in picked]
+    deletions = [d for i, d in numbered[n_dep:] if i in picked]
+    number = {id(d): i for i, d in numbered}
+
+    def numbered_as(rec: dict[str, Any], verdict: EventVerdict) -> EventVerdict:
+        verdict.number = number[id(rec)]
+        return verdict
+
     # oracle simulations run here, kept for the attacks (which need their models)
     sims: dict[str, Any] | None = {} if (mia or backdoor) else None
+    runner = OracleRunner(
+        run["scenario"],
+        Path(run_dir) / "oracles",
+        runtime=oracle_runtime,
+        sims=sims,
+        progress=progress,
+        tick=tick,
+    )
+    verdicts = [numbered_as(dep, _departure_verdict(dep, run)) for dep in departures]
+    by_key = {(v.peer, v.epoch): v for v in verdicts}
+    point_verdicts: list[EventVerdict] = []
+    exact = [
+        rec for rec in deletions if not str(rec.get("certificate", "exact")).startswith("certified")
+    ]
+    for rec in deletions:
+        if rec not in exact:
+            point_verdicts.append(numbered_as(rec, _verify_point_deletion(rec, run, None)))
+    # what one oracle withholds: departures by (peer, epoch), deletions by request id
+    items: list[Hashable] = [(v.peer, v.epoch) for v in verdicts]
+    items += [rec["request_id"] for rec in exact]
+    recs = {rec["request_id"]: rec for rec in exact}
+    point_of: dict[str, EventVerdict] = {}
     combined_tag: str | None = None
-    if (
-        oracle
-        and exact_deletions
-        and (oracle_mode == "combined" or (oracle_mode == "auto" and events > 3))
-    ):
-        # one oracle without every departed seed and every deleted point: if the run
-        # predicts identically, no survivor depends on any of them, so each event passes;
-        # otherwise fall back to one oracle per event, to say which one failed
-        if progress is not None:
-            progress(f"one oracle run without all {events} departures and deletions")
-        points: dict[int, list[int]] = {}
-        for d in deletions:
-            points.setdefault(int(d["peer"]), []).extend(int(i) for i in d["deleted"])
-        many = [(int(d["peer"]), int(d["epoch"])) for d in departures]
-        ref = oracle_predictions(
-            run["scenario"],
-            None,
-            cache_dir=Path(run_dir) / "oracles",
-            runtime=oracle_runtime,
-            withheld_points=points,
-            withheld_many=many,
-            sims=sims,
-        )
-        combined_ok = _compare(predictions, ref, survivors)[0]
-        combined_tag = _oracle_tag(None, points, many)
-    for dep in run["summary"]["departures"]:
-        key = (int(dep["peer"]), int(dep["epoch"]))
-        tag = f"{key[0]}:{key[1]}"
-        held_by = sorted(
-            pid
-            for pid, h in holdings.items()
-            if tag in h["held"] or any(tuple(o) == key for o in h["lineage"])
-        )
-        verdict = EventVerdict(
-            peer=key[0],
-            epoch=key[1],
-            kind=dep["kind"],
-            round=dep["round"],
-            lineage_ok=not held_by,
-            still_held_by=held_by,
-            oracle_ok=None,
-            removal_latency_rounds=dep.get("latency_rounds"),
-            forget_bound_rounds=dep.get("bound_rounds"),
-        )
-        verdict.held_past_bound = _past_bound(dep, run["summary"].get("rounds_run", 0) - 1)
-        if combined_ok:
-            verdict.oracle_ok, verdict.oracle_max_abs_diff = True, 0.0
-        elif oracle:
-            if progress is not None:
-                progress(f"oracle run without the seed of peer {key[0]} (epoch {key[1]})")
-            ref = oracle_predictions(
-                run["scenario"],
-                key,
-                cache_dir=Path(run_dir) / "oracles",
-                runtime=oracle_runtime,
-                sims=sims,
+    groups: list[dict[str, Any]] = []
+    if oracle and items:
+
+        def group_ok(group: Sequence[Hashable]) -> bool:
+            nonlocal combined_tag
+            many = [k for k in group if isinstance(k, tuple)]
+            points: dict[int, list[int]] = {}
+            for rid in (k for k in group if isinstance(k, str)):
+                points.setdefault(int(recs[rid]["peer"]), []).extend(
+                    int(i) for i in recs[rid]["deleted"]
+                )
+            ref = runner.run(
+                f"without {len(many)} departures and {len(group) - len(many)} deletions",
+                points=points,
+                many=many,
             )
-            verdict.oracle_ok, verdict.oracle_differs_for, verdict.oracle_max_abs_diff = _compare(
+            if len(group) == len(items):
+                combined_tag = oracle_tag(None, points, many)
+            if not compare(predictions, ref, survivors)[0]:
+                return False
+            for k in group:
+                target = by_key[k] if isinstance(k, tuple) else point_of[str(k)]
+                target.oracle_ok, target.oracle_max_abs_diff = True, 0.0
+            return True
+
+        def single(item: Hashable) -> None:
+            if isinstance(item, str):
+                point_of[item] = numbered_as(
+                    recs[item], _verify_point_deletion(recs[item], run, runner)
+                )
+                return
+            assert isinstance(item, tuple)
+            v = by_key[item]
+            ref = runner.run(f"without the seed of peer {v.peer} (epoch {v.epoch})", withheld=item)
+            v.oracle_ok, v.oracle_differs_for, v.oracle_max_abs_diff = compare(
                 predictions, ref, survivors
             )
-        verdicts.append(verdict)
-    for rec in deletions:
-        verdicts.append(
-            _verify_point_deletion(
-                rec, run, run_dir, oracle and not combined_ok, oracle_runtime, progress
-            )
-        )
-        if combined_ok:
-            verdicts[-1].oracle_ok, verdicts[-1].oracle_max_abs_diff = True, 0.0
-    report = VerifyReport(str(run_dir), verdicts, survivors)
+
+        for rec in exact:  # lineage first; the oracle verdict is filled in below
+            point_of[rec["request_id"]] = numbered_as(rec, _verify_point_deletion(rec, run, None))
+
+        def planned(n: int) -> None:
+            runner.planned += n
+
+        if oracle_mode == "each" or (oracle_mode == "auto" and len(items) <= 3):
+            planned(len(items))
+            for item in items:
+                single(item)
+        else:
+            groups = check_groups(items, group_ok, single, planned=planned)
+    else:
+        for rec in exact:
+            point_of[rec["request_id"]] = numbered_as(rec, _verify_point_deletion(rec, run, None))
+    verdicts += [point_of[rec["request_id"]] for rec in exact] + point_verdicts
+    verdicts.sort(key=lambda v: v.number or 0)
+    report = VerifyReport(
+        str(run_dir),
+        verdicts,
+        survivors,
+        oracle_reruns=runner.reruns,
+        oracle_cached=runner.cached,
+        oracle_groups=groups,
+        oracle_seconds=runner.seconds,
+        selected=chosen,
+        total_events=total,
+    )
     if mia or backdoor:
+        chosen_run = {
+            **run,
+            "summary": {**run["summary"], "departures": departures, "point_deletions": deletions},
+        }
+        combined_ok = bool(groups) and groups[0]["passed"]
         _attack_evidence(
             report,
-            run,
+            chosen_run,
             mia=mia,
             backdoor=backdoor,
             config=attack,
@@ -444,11 +417,13 @@ def verify_run(
             combined_tag=combined_tag if combined_ok else None,
             progress=progress,
         )
-    write_json(Path(run_dir) / "verify.json", report.as_dict())
+    # with ``events``, the verdicts of events not checked now are kept from the last verify
+    written = merged_verify(Path(run_dir), report)
+    write_json(Path(run_dir) / "verify.json", written)
     if receipts:
         from hdus_sim.audit import write_receipts
 
-        report.receipts = write_receipts(run_dir, report.as_dict())
+        report.receipts = write_receipts(run_dir, written)
     return report
 
 
@@ -492,7 +467,7 @@ def _attack_evidence(
         return sim if sim is not None and sim.scenario.runtime.kind != "ray" else None
 
     def oracle_for(key: tuple[int, int]) -> tuple[Any, str]:
-        own = usable(_oracle_tag(key, None, ()))
+        own = usable(oracle_tag(key, None, ()))
         if own is not None:
             return own, "own"
         shared = usable(combined_tag)
