@@ -121,6 +121,11 @@ class PeerConfig:
     #: most entries of each kind (tombstones, leases, holdings, proofs) one heartbeat may
     #: carry; more is refused as a flood
     max_beat_items: int = 4096
+    #: most seeds a peer holds, and most of them one neighbour may have delivered: a new
+    #: owner's seed beyond either is refused (a flood of seeds cannot grow state without
+    #: bound, nor crowd out other neighbours' seeds)
+    max_held: int = 4096
+    max_held_per_sender: int = 1024
     #: every peer's ``now`` is the same round clock (simulations): a renewal's age is then
     #: at least ``now - seq`` whatever a relay claims, so holding a renewal back and
     #: passing it on later buys nothing. Standalone devices (own clocks) trust relays' ages.
@@ -933,6 +938,10 @@ class Peer:
                 code=Refusal.STALE,
             )
         held = self.held.get(rec.key)
+        if held is None:
+            full = self._full(message.sender)
+            if full is not None:
+                return Reaction(False, full, code=Refusal.INVALID)
         if held is not None and rec.version < held.record.version:
             return Reaction(
                 False,
@@ -970,6 +979,19 @@ class Peer:
             for dst in sorted(self.neighbors - {message.sender, rec.owner}):
                 out.append(self._relayed(rec.key, current, dst))
         return Reaction(True, reason, out, dropped)
+
+    def _full(self, sender: int) -> str | None:
+        """Why a seed of a new owner from ``sender`` cannot be held, or ``None``."""
+        cap, per = self.config.max_held, self.config.max_held_per_sender
+        if len(self.held) >= cap:
+            return f"peer {self.peer_id} holds {cap} seeds already, its limit (max_held)"
+        mine = sum(1 for h in self.held.values() if h.received_from == sender)
+        if mine >= per:
+            return (
+                f"peer {self.peer_id} holds {mine} seeds delivered by peer {sender}, the "
+                f"limit for one neighbour (max_held_per_sender)"
+            )
+        return None
 
     def _notice_targets(self, key: DataOwner, ttl: int, skip: int) -> list[int]:
         targets = set(self.relayed_to.pop(key, set()))

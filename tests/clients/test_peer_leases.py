@@ -116,3 +116,21 @@ def test_flood_is_refused_and_changes_nothing(line) -> None:
     reaction = holder.receive(flood, 1)
     assert not reaction.accepted and f"more than the {cap}" in reaction.reason
     assert (set(holder.tombstones), dict(holder.hints), dict(holder.last_heard)) == before
+
+
+def test_held_seeds_are_capped_in_total_and_per_delivering_neighbour(line, split) -> None:  # noqa: F811
+    holder = line[1]  # holds 0's seed (from 0) and 2's (from 2)
+    stranger = make_peer(split, 3, distill_steps=10)
+    stranger.train_round()
+    relayed = seed_msg(stranger, sender=0, ttl=0, now=1)  # a new owner, delivered by 0
+    before = set(holder.held)
+    holder.config = dataclasses.replace(holder.config, max_held_per_sender=1)
+    reaction = holder.receive(relayed, 1)
+    assert not reaction.accepted and "limit for one neighbour" in reaction.reason
+    holder.config = dataclasses.replace(holder.config, max_held_per_sender=8, max_held=2)
+    reaction = holder.receive(relayed, 1)
+    assert not reaction.accepted and "holds 2 seeds already" in reaction.reason
+    assert set(holder.held) == before
+    # with room again, the same seed is taken in
+    holder.config = dataclasses.replace(holder.config, max_held=8)
+    assert holder.receive(relayed, 1).accepted and (3, 0) in holder.held
