@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from fleet import ROOT, free_port, wait_for
 
 from hdus_sim.wire.security import KeyRing, make_test_pki, write_device_folders
+
+pytestmark = pytest.mark.standalone
 
 
 def read_status(path: Path) -> dict:

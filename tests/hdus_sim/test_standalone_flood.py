@@ -14,11 +14,14 @@ from collections import Counter
 from pathlib import Path
 
 import grpc
+import pytest
 from fleet import Fleet
 
 from hdus_sim.proto import peer_pb2 as pb
 from hdus_sim.wire.security import channel_credentials
 from hdus_sim.wire.service import PeerServiceClient
+
+pytestmark = pytest.mark.standalone
 
 ATTACKER, VICTIM, BYSTANDER = 0, 1, 2
 #: stated bounds for the attacked device
@@ -37,6 +40,7 @@ def flood_beat(fleet: Fleet, limit: int, n: int | None = None) -> pb.Heartbeat:
     return beat
 
 
+@pytest.mark.slow
 def test_a_tombstone_flood_leaves_the_victim_ticking_and_nobody_declares_it_crashed(
     tiny: dict, tmp_path: Path
 ) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from fleet import Fleet, wait_for
+
+pytestmark = pytest.mark.standalone
 
 FROZEN = 1
 

@@ -26,6 +26,8 @@ import yaml
 from hdus_sim import Simulation, verify_run
 from hdus_sim.errors import ActorLostError
 
+pytestmark = pytest.mark.ray
+
 ROOT = Path(__file__).parents[2]
 KILL_ROUND = 3  # the tiny scenario's crash of peer 4 is due then too
 ACTOR = 1  # hosts peers 3, 4, 5 at 3 peers per actor
@@ -96,7 +98,11 @@ def scripted(policy: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("policy", "when"),
-    [("restore", "at_once"), ("restore", "after_ray_restarted_it"), ("rejoin", "at_once")],
+    [
+        ("restore", "at_once"),
+        ("restore", "after_ray_restarted_it"),
+        pytest.param("rejoin", "at_once", marks=pytest.mark.slow),
+    ],
 )
 def test_sigkill_of_an_actor_process_equals_a_scripted_kill_actor_and_verifies(
     tiny: dict[str, Any], tmp_path: Path, policy: str, when: str
@@ -216,6 +222,7 @@ def host_actors_under(root: int) -> list[int]:
     return sorted(found)
 
 
+@pytest.mark.slow
 def test_the_cli_stops_with_one_clear_line_when_an_actor_is_lost_for_good(
     tiny: dict[str, Any], tmp_path: Path
 ) -> None:

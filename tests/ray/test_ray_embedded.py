@@ -17,7 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).parents[2]
 

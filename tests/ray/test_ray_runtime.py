@@ -23,6 +23,8 @@ import yaml
 
 from hdus_sim import Simulation, verify_run
 
+pytestmark = pytest.mark.ray
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -47,7 +49,7 @@ def test_ray_run_equals_inprocess_and_verifies(tiny: dict, tmp_path: Path) -> No
     assert report.passed and [e.verdict for e in report.events] == ["EXACT", "EXACT"]
 
 
-@pytest.mark.parametrize("policy", ["restore", "rejoin"])
+@pytest.mark.parametrize("policy", ["restore", pytest.param("rejoin", marks=pytest.mark.slow)])
 def test_actor_killed_mid_run_comes_back_and_verifies(
     tiny: dict, tmp_path: Path, policy: str
 ) -> None:
@@ -115,6 +117,7 @@ def _wait_nodes(address: str, n: int, env: dict[str, str], timeout: float = 90) 
     raise AssertionError(f"the {n}-node Ray cluster at {address} did not come up")
 
 
+@pytest.mark.slow
 def test_two_node_local_cluster_spreads_peers_and_verifies(tiny: dict, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     env["RAY_AUTH_MODE"] = "token"  # both nodes must agree, or the second is refused
