@@ -4,6 +4,10 @@ Usage::
 
     python benchmarks/run_all.py            # full runs (about 25 minutes on 2 cores)
     python benchmarks/run_all.py --quick    # short runs (noisier figures)
+    python benchmarks/run_all.py --only verify_scale.py fuzz_wire.py   # re-measure some
+
+With ``--only``, the named benchmarks are re-run and their sections replaced in the
+existing ``BENCHMARKS.md`` (each section states when it was measured); the rest is kept.
 
 Each benchmark is its own script in this folder and prints its figures, measured side by
 side in one run; this runner executes them one after the other in fresh processes (so no
@@ -84,15 +88,40 @@ def _machine() -> str:
     )
 
 
+def _sections(path: Path) -> dict[str, str]:
+    """The sections of an existing BENCHMARKS.md by benchmark title (verbatim)."""
+    if not path.is_file():
+        return {}
+    titles = {title for _, title, _ in BENCHMARKS}
+    out: dict[str, str] = {}
+    current: str | None = None
+    for line in path.read_text().splitlines(keepends=True):
+        if line.startswith("## ") and line[3:].strip() in titles:
+            current = line[3:].strip()
+            out[current] = ""
+        if current is not None:
+            out[current] += line
+    return {k: v.rstrip() + "\n" for k, v in out.items()}
+
+
 def main() -> None:
     """Run the benchmarks and write BENCHMARKS.md at the repository root."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs of every benchmark")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--only", nargs="+", metavar="SCRIPT", help="re-run just these")
     args = parser.parse_args()
+    known = [script for script, _, _ in BENCHMARKS]
+    for name in args.only or []:
+        if name not in known:
+            parser.error(f"--only {name}: no such benchmark; choose from {known}")
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    kept = _sections(args.out) if args.only else {}
     sections = []
     for script, title, quick_flag in BENCHMARKS:
+        if args.only and script not in args.only:
+            sections.append(kept.get(title, f"## {title}\n\n(not measured yet)\n"))
+            continue
         cmd = [sys.executable, str(HERE / script)]
         if args.quick and quick_flag:
             cmd.append("--quick")
@@ -105,7 +134,8 @@ def main() -> None:
             body += f"\n\nFAILED (exit {res.returncode}):\n{res.stderr.strip()[-3000:]}"
         shown = " ".join(c if c != sys.executable else "python" for c in cmd)
         shown = shown.replace(str(HERE) + "/", "benchmarks/")
-        sections.append(f"## {title}\n\n`{shown}` ({took:.0f} s)\n\n```\n{body}\n```\n")
+        when = f", measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC" if args.only else ""
+        sections.append(f"## {title}\n\n`{shown}` ({took:.0f} s{when})\n\n```\n{body}\n```\n")
         print(body, flush=True)
     mode = "quick" if args.quick else "full"
     header = (
@@ -115,6 +145,8 @@ def main() -> None:
         "by side within one run of its benchmark; other jobs may have shared the machine, so "
         "compare ratios within a table rather than absolute times across tables.\n\n"
     )
+    if args.only and args.out.is_file():
+        header = args.out.read_text().split("\n## ", 1)[0].rstrip() + "\n\n"
     args.out.write_text(header + "\n".join(sections))
     print(f"wrote {args.out}")
 
