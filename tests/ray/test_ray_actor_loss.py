@@ -77,12 +77,10 @@ def strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _SCRIPTED: dict[str, dict[str, Any]] = {}
 
 
-def scripted(policy: str) -> dict[str, Any]:
+def scripted(tiny: dict[str, Any], policy: str) -> dict[str, Any]:
     """The reference: the scenario kills actor 1 itself at ``KILL_ROUND`` (run once each)."""
     if policy not in _SCRIPTED:
-        from conftest import TINY
-
-        sc = ray_scenario(TINY, on_actor_restart=policy)
+        sc = ray_scenario(tiny, on_actor_restart=policy)
         sc["events"].append({"at": KILL_ROUND, "kind": "kill_actor", "actor": ACTOR})
         sim = Simulation.from_dict(sc).run()
         _SCRIPTED[policy] = {
@@ -107,7 +105,7 @@ def scripted(policy: str) -> dict[str, Any]:
 def test_sigkill_of_an_actor_process_equals_a_scripted_kill_actor_and_verifies(
     tiny: dict[str, Any], tmp_path: Path, policy: str, when: str
 ) -> None:
-    ref = scripted(policy)
+    ref = scripted(tiny, policy)
     sim = Simulation.from_dict(ray_scenario(tiny, on_actor_restart=policy))
     while sim.engine.now < KILL_ROUND:
         sim.step()
