@@ -83,7 +83,8 @@ def test_models_lists_parameter_counts() -> None:
     assert res.returncode == 0 and "2,410" in res.stdout and "seed_mlp" in res.stdout
 
 
-@pytest.mark.parametrize("name", ["quickstart", "ring_churn"])
+# ring_churn also runs in the slow library test below; the default run keeps quickstart
+@pytest.mark.parametrize("name", ["quickstart", pytest.param("ring_churn", marks=pytest.mark.slow)])
 def test_bundled_scenario_runs_and_verifies(name: str, tmp_path: Path) -> None:
     out = tmp_path / name
     res = cli("run", f"scenarios/{name}.yaml", "--out", str(out), "--quiet")

@@ -98,7 +98,7 @@ def scripted(tiny: dict[str, Any], policy: str) -> dict[str, Any]:
     ("policy", "when"),
     [
         ("restore", "at_once"),
-        ("restore", "after_ray_restarted_it"),
+        pytest.param("restore", "after_ray_restarted_it", marks=pytest.mark.slow),
         pytest.param("rejoin", "at_once", marks=pytest.mark.slow),
     ],
 )
