@@ -77,6 +77,17 @@ class AuditTrail:
         chain = self.chains.setdefault(peer, [])
         chain.append(_chained(chain, peer, now, kind, data))
 
+    def observe(self, peer: int, now: int, kind: str, data: dict[str, Any]) -> None:
+        """A runtime's peer event, recorded (the :data:`PeerObserver` signature)."""
+        self.record(peer, now, kind, **data)
+
+    def merge(self, other: AuditTrail) -> None:
+        """Take ``other``'s chains (peers recorded in another process; one host per peer)."""
+        for peer, chain in other.chains.items():
+            if peer in self.chains and self.chains[peer] != chain:
+                raise ValueError(f"audit chain of peer {peer} was recorded in two places")
+            self.chains[peer] = chain
+
     def write(self, run_dir: str | Path) -> Path:
         """Write ``audit/peer<P>.jsonl`` per peer and ``audit/heads.json``."""
         out = Path(run_dir) / "audit"

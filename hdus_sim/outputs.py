@@ -97,13 +97,13 @@ def write_run(sim: Any, out: str | Path) -> Path:
         for name in ("holdings.json", "predictions.npz"):
             (path / name).unlink(missing_ok=True)
     else:
-        write_json(path / "holdings.json", sim.runtime.holdings())
+        write_json(path / "holdings.json", sim.runtime.snapshot().holdings)
         preds = sim.predictions()
         with atomic_open(path / "predictions.npz") as fh:
             np.savez_compressed(fh, **{str(pid): v for pid, v in preds.items()})
     with atomic_open(path / "accuracy.png") as fh:
         plot_accuracy(sim.rounds, sim.events, fh, title=sim.scenario.name)
-    audit = getattr(sim.runtime, "audit", None)
+    audit = sim.runtime.audit_trail()  # every runtime records one
     if audit is not None:
         audit.write(path)
     return path

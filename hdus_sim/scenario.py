@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from clients.catalog import MAIN_ARCHITECTURE_NAMES as MAIN_ARCHITECTURES
@@ -20,6 +21,7 @@ from clients.catalog import SEED_ARCHITECTURE_NAMES as SEED_ARCHITECTURES
 from clients.datasets import DATASETS
 from clients.partition import SCHEMES
 from hdus_sim.churn import ChurnPlan, ChurnSpec, load_trace, plan_churn
+from hdus_sim.devices import initial_devices
 from hdus_sim.errors import ScenarioError
 from hdus_sim.rng import derive_seed
 from hdus_sim.scenario_checks import (
@@ -287,11 +289,13 @@ class RuntimeSpec(BaseModel):
     local Ray, or the cluster at ``address``; ``placement`` spreads actors over nodes or packs
     them; a killed actor (``kill_actor``, or lost from outside: ``kill -9``, OOM, a lost
     node) is restarted (``max_restarts``) from its peers' last checkpoint and its peers are
-    ``restore``-d as they were or ``rejoin`` under a new epoch.
+    ``restore``-d as they were or ``rejoin`` under a new epoch. ``process``: the same hosts
+    as ``ray`` (``peers_per_actor`` peers each, real gRPC between them), each a plain OS
+    process of this machine started and driven by the run itself, no Ray needed.
     """
 
     model_config = _STRICT
-    kind: Literal["inprocess", "grpc", "ray"] = "inprocess"
+    kind: Literal["inprocess", "grpc", "ray", "process"] = "inprocess"
     torch_threads: PosInt = 1
     wire_roundtrip: bool = False
     wire: WireSpec = WireSpec()
@@ -443,19 +447,42 @@ class Scenario(BaseModel):
     limits: LimitsSpec = LimitsSpec()
 
     @functools.cached_property
+    def initial_graph(self) -> nx.Graph:
+        """The graph at round 0, built once with the run's topology seed.
+
+        Validation, the churn planner, device roles, the run and the report all take this
+        one object, so a random builder cannot accept one draw and run another.
+        """
+        return build(
+            self.topology.kind,
+            self.peers.initial,
+            seed=derive_seed(self.seed, "topology"),
+            **self.topology.params,
+        )
+
+    @functools.cached_property
+    def initial_devices(self) -> dict[int, str]:
+        """Device class of every initial peer (the mix, then topology roles)."""
+        by_role = self.peers.devices_by_role
+        return initial_devices(
+            self.seed,
+            self.peers.initial,
+            self.peers.devices,
+            graph=self.initial_graph if by_role else None,
+            by_role=by_role,
+        )
+
+    @functools.cached_property
     def churn_plan(self) -> ChurnPlan | None:
-        """The events the ``churn`` processes generate (``None`` without churn)."""
+        """The events the ``churn`` processes generate (``None`` without churn).
+
+        Planned with the initial peers' device classes, so ``battery`` drains them too.
+        """
         if self.churn is None:
             return None
-
         clusters: dict[int, int] = {}
         if self.topology.kind == "clustered_gateways":
-            graph = build(
-                self.topology.kind,
-                self.peers.initial,
-                seed=derive_seed(self.seed, "topology"),
-                **self.topology.params,
-            )
+            graph = self.initial_graph
             for node, data in graph.nodes(data=True):
                 if data.get("role") == "device":
                     gateways = [
@@ -469,6 +496,7 @@ class Scenario(BaseModel):
             rounds=self.rounds,
             initial=list(range(self.peers.initial)),
             clusters=clusters or None,
+            devices=self.initial_devices,
             device_mix=self.peers.devices,
             scripted=[
                 (e.at, e.kind, e.peer)

@@ -458,7 +458,7 @@ def check_topology(sc: Scenario) -> None:
     :func:`topologies.check_params`, in constant time, and the draw happens at build time.
     """
     from hdus_sim.rng import derive_seed
-    from topologies import build, check_params
+    from topologies import check_params
     from topologies.errors import TopologyError
 
     kind, n, params = sc.topology.kind, sc.peers.initial, sc.topology.params
@@ -466,7 +466,7 @@ def check_topology(sc: Scenario) -> None:
     edges = estimate_edges(kind, n, params)
     try:
         if kind == "file" or (edges is not None and edges <= BUILD_IN_VALIDATION_EDGES):
-            graph = build(kind, n, seed=seed, **params)
+            graph = sc.initial_graph  # the very graph the run starts from
         else:
             check_params(kind, n, seed=seed, **params)
             return
@@ -602,12 +602,7 @@ def scenario_notes(sc: Scenario) -> list[str]:
     """What is valid but worth saying before a run (one line each)."""
     notes = check_events(sc)
     if sc.topology.kind == "file" and sc.dynamics.guard == "repair":
-        from hdus_sim.rng import derive_seed
-        from topologies import build
-
-        graph = build(
-            "file", sc.peers.initial, seed=derive_seed(sc.seed, "topology"), **sc.topology.params
-        )
+        graph = sc.initial_graph
         if graph.number_of_nodes() > 1 and not nx.is_connected(graph):
             parts = nx.number_connected_components(graph)
             notes.append(

@@ -23,20 +23,19 @@ from clients.errors import ClientsError
 from clients.messages import DataOwner
 from clients.partition import FederatedSplit
 from clients.peer import Peer, PeerSeeds
-from hdus_sim.audit import AuditTrail
 from hdus_sim.engine import Engine
 from hdus_sim.errors import ActorLostError, RunError
 from hdus_sim.journal import Journal, is_finished, load_checkpoint
 from hdus_sim.metrics import RemovalTracker, forgetting_summary, mean_of
+from hdus_sim.plan import PlannedEvent, RunPlan, resolve_plan
 from hdus_sim.rng import derive_seed
-from hdus_sim.runtime import InProcessRuntime, PeerSpec
-from hdus_sim.runtime.transport import LocalTransport, Transport
+from hdus_sim.runtime.base import Runtime
+from hdus_sim.runtime.registry import RuntimeHooks, make_runtime
 from hdus_sim.scenario import Event, Scenario, load_scenario
 from hdus_sim.world import World, placement_of
-from topologies import build
 from topologies.dynamics import attach, connectivity_report, ensure_connected, repair
 
-__all__ = ["Simulation", "assign_devices"]
+__all__ = ["Simulation"]
 
 ACCURACY_KEYS = (
     "local_main",
@@ -46,50 +45,6 @@ ACCURACY_KEYS = (
     "global_seeds",
     "global_ensemble",
 )
-
-
-def assign_devices(scenario: Scenario) -> dict[int, str]:
-    """Device class of every peer id, drawn from the scenario's mix with its seed.
-
-    Initial peers get the mix in proportion (largest remainder), shuffled; a joiner gets a
-    class drawn from the mix by its own id (an event's ``device`` overrides it).
-    """
-    mix = scenario.peers.devices
-    names = sorted(mix)
-    weights = np.array([mix[n] for n in names], dtype=float)
-    weights /= weights.sum()
-    n0 = scenario.peers.initial
-    quotas = weights * n0
-    counts = np.floor(quotas).astype(int)
-    for i in np.argsort(-(quotas - counts), kind="stable")[: n0 - counts.sum()]:
-        counts[i] += 1
-    pool = [name for name, c in zip(names, counts, strict=True) for _ in range(c)]
-    rng = np.random.default_rng(derive_seed(scenario.seed, "devices"))
-    rng.shuffle(pool)
-    devices = dict(enumerate(pool))
-    by_role = scenario.peers.devices_by_role
-    if by_role:  # e.g. gateways of a clustered_gateways graph run the gateway model
-        graph = build(
-            scenario.topology.kind,
-            n0,
-            seed=derive_seed(scenario.seed, "topology"),
-            **scenario.topology.params,
-        )
-        for node, data in graph.nodes(data=True):
-            if data.get("role") in by_role:
-                devices[node] = by_role[data["role"]]
-    plan = scenario.churn_plan
-    if plan is not None:
-        devices.update({p: d for p, d in plan.devices.items() if d})
-    for ev in scenario.all_events:
-        if ev.kind != "join" or ev.peer is None:
-            continue
-        if ev.device is not None:
-            devices[ev.peer] = ev.device
-        elif ev.peer not in devices:
-            r = np.random.default_rng(derive_seed(scenario.seed, "device", ev.peer))
-            devices[ev.peer] = names[int(r.choice(len(names), p=weights))]
-    return devices
 
 
 class Simulation:
@@ -121,7 +76,9 @@ class Simulation:
         self.withheld = withheld
         self.withheld_points = {int(k): frozenset(v) for k, v in (withheld_points or {}).items()}
         self.point_deletions: list[dict[str, Any]] = []
+        #: deletion request id -> its event (the plan's requests, then any applied by hand)
         self.deletion_requests: dict[str, Event] = {}
+        self.plan: RunPlan
         self.journal: Journal | None = None
         self.progress = progress
         self.root_seed = scenario.seed
@@ -132,14 +89,14 @@ class Simulation:
         self.tracker = RemovalTracker()
         self._work_seen: dict[DataOwner, int] = {}
         self.epochs: dict[int, int] = {}
-        self.devices = assign_devices(scenario)
+        self.devices: dict[int, str] = {}
         self.engine = Engine(self, scenario.rounds, scenario.effective_settle_rounds)
         self._wall0 = time.perf_counter()
         self._built = False
         self.world: World
         self.split: FederatedSplit
         self.graph: nx.Graph
-        self.runtime: Any
+        self.runtime: Runtime
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -163,16 +120,19 @@ class Simulation:
             return self
         s = self.scenario
         self.world = World.build(s)
-        self.world.withheld_points = self.withheld_points
         self.split = self.world.split
-        self.runtime = self._make_runtime()
+        self.plan = resolve_plan(
+            s,
+            self.world.train_ids(),
+            withheld=self.withheld,
+            withheld_points=self.withheld_points,
+        )
+        self.devices = dict(self.plan.devices)
+        self.deletion_requests = self.plan.requests
+        hooks = RuntimeHooks(on_drop=self.tracker.dropped, on_host_lost=self._actor_lost)
+        self.runtime = make_runtime(self.plan, self.world, hooks)
         try:
-            self.graph = build(
-                s.topology.kind,
-                s.peers.initial,
-                seed=derive_seed(s.seed, "topology"),
-                **s.topology.params,
-            )
+            self.graph = self.plan.graph.copy()
             for pid in range(s.peers.initial):
                 self._spawn(pid)
             for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
@@ -183,88 +143,24 @@ class Simulation:
             plan = s.churn_plan
             for note in plan.warnings if plan is not None else ():
                 self._log(0, "churn_note", note=note)
-            for i, ev in enumerate(self._with_resolved_deletions()):
+            for planned in self.plan.events:
                 # an actor dies at the very start of its round, before that round's other events,
                 # so its last checkpoint (end of the previous round) is exactly what it lost
-                first = -(10**6) if ev.kind == "kill_actor" else 0
-                self.engine.schedule(ev.at, ev, priority=first + i)
+                self.engine.schedule(planned.at, planned, priority=planned.priority)
         except BaseException:
             self.runtime.close()  # no leaked actors or servers when building fails
             raise
         self._built = True
         return self
 
-    def _make_runtime(self) -> Any:
-        """The runtime the scenario asks for."""
-        if self.scenario.runtime.kind == "ray":
-            from hdus_sim.runtime.ray_runtime import RayRuntime
-
-            return RayRuntime(
-                self.scenario,
-                self.world,
-                on_drop=self.tracker.dropped,
-                withheld=self.withheld,
-                devices=self.devices,
-                on_actor_lost=self._actor_lost,
-            )
-        transport = self._transport()
-        keyring = transport.keyring
-        runtime = InProcessRuntime(
-            self.world.make_peer,
-            self.world.global_x,
-            self.world.global_y,
-            on_drop=self.tracker.dropped,
-            transport=transport,
-            credentials=None if keyring is None else keyring.credentials,
-        )
-        runtime.audit = AuditTrail()
-        return runtime
-
-    def _transport(self) -> Transport:
-        """The transport the scenario asks for: in memory, or real gRPC on loopback."""
-        rt = self.scenario.runtime
-        if rt.kind == "inprocess":
-            if rt.wire_roundtrip:
-                from hdus_sim.wire.serde import roundtrip
-
-                return LocalTransport(codec=roundtrip)
-            return LocalTransport()
-        from hdus_sim.wire.faults import fault_layer_for
-        from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
-        from hdus_sim.wire.security import KeyRing, make_test_pki
-
-        w, s = rt.wire, self.scenario
-        config = WireConfig.from_spec(w)
-        ids = s.all_peer_ids
-        pki = None
-        if w.tls:
-            pki = make_test_pki(
-                {f"host{h}": [p for p in ids if p % w.hosts == h] for h in range(w.hosts)}
-            )
-        keyring = KeyRing.generate(ids, seed=derive_seed(s.seed, "keys")) if w.sign else None
-        return GrpcTransport(
-            config,
-            pki=pki,
-            keyring=keyring,
-            faults=fault_layer_for(s),
-            online=lambda: self.runtime.online(),
-        )
-
     def _spawn(self, pid: int) -> None:
         epoch = self.epochs.get(pid, -1) + 1
         self.epochs[pid] = epoch
-        spec = PeerSpec(
-            peer_id=pid,
-            epoch=epoch,
-            device=self.devices[pid],
-            withhold_epochs=frozenset(e for p, e in self.withheld if p == pid),
-            keep_dropped_seeds=pid in self.scenario.debug.keep_dropped_seeds,
-        )
+        spec = self.plan.peer_spec(pid, epoch, self.devices[pid])
         churn = self.scenario.churn
         if (
             churn is not None
             and churn.on_return == "restore"
-            and hasattr(self.runtime, "restore")
             and self.runtime.restore(pid, epoch, self.seeds_for(pid, epoch))
         ):
             return
@@ -282,14 +178,16 @@ class Simulation:
         if self.journal is not None:
             self.journal.append({"type": "event", **record})
 
-    def apply_event(self, event: Event, now: int) -> None:
-        """Apply a join, leave or crash at round ``now`` (the engine calls this)."""
+    def apply_event(self, event: Event | PlannedEvent, now: int) -> None:
+        """Apply an event at round ``now`` (the engine calls this with the plan's events)."""
         s = self.scenario
+        rid = event.request_id if isinstance(event, PlannedEvent) else None
+        event = event.event if isinstance(event, PlannedEvent) else event
         if event.kind == "kill_actor":
             self._kill_actor(event, now)
             return
         if event.kind == "delete":
-            self._delete(event, now)
+            self._delete(event, now, rid)
             return
         pid = event.peer
         assert pid is not None  # validated: join/leave/crash name a peer
@@ -349,66 +247,9 @@ class Simulation:
         )
         self._guard_partitions(now)
 
-    def _with_resolved_deletions(self) -> list[Event]:
-        """Scripted events plus the Poisson deletion stream, every request's ids made explicit.
-
-        Ids are drawn from each peer's original training set, without replacement across
-        its requests and with a stream per request, so the same requests name the same
-        points in every run of the scenario, including the oracles.
-        """
-        s = self.scenario
-        events = list(s.all_events)
-        stream = s.deletion_requests
-        if stream is not None:
-            end = s.rounds if stream.end is None else min(stream.end, s.rounds)
-            for r in range(stream.start, end):
-                for pid in s.all_peer_ids:
-                    rng = np.random.default_rng(derive_seed(s.seed, "gdpr", pid, r))
-                    for _ in range(int(rng.poisson(stream.rate))):
-                        events.append(Event(at=r, kind="delete", peer=pid, count=stream.count))
-        taken: dict[int, set[int]] = {}
-        resolved: list[Event] = []
-        for i, ev in enumerate(events):
-            if ev.kind != "delete":
-                resolved.append(ev)
-                continue
-            if ev.peer not in self.split.peers:  # no data here: refused and logged when due
-                resolved.append(
-                    ev.model_copy(update={"ids": ev.ids or [], "count": None, "fraction": None})
-                )
-                continue
-            pool = [
-                int(x)
-                for x in self.split.peers[ev.peer].train_ids
-                if int(x) not in taken.setdefault(ev.peer, set())
-            ]
-            if ev.ids is not None:
-                ids = sorted(ev.ids)
-            else:
-                n = ev.count if ev.count is not None else round((ev.fraction or 0) * len(pool))
-                rng = np.random.default_rng(derive_seed(s.seed, "delete_ids", i))
-                ids = (
-                    sorted(
-                        int(x)
-                        for x in rng.choice(pool, size=min(max(n, 1), len(pool)), replace=False)
-                    )
-                    if pool
-                    else []
-                )
-            taken[ev.peer] |= set(ids)
-            resolved.append(ev.model_copy(update={"ids": ids, "count": None, "fraction": None}))
-        self.deletion_requests = {
-            f"del-{i}": ev for i, ev in enumerate(resolved) if ev.kind == "delete"
-        }
-        return [
-            ev.model_copy(update={"device": ev.device}) if ev.kind != "delete" else ev
-            for ev in resolved
-        ]
-
-    def _delete(self, event: Event, now: int) -> None:
-        """A data owner asks a peer to forget some of its samples."""
+    def _delete(self, event: Event, now: int, rid: str | None) -> None:
+        """A data owner asks a peer to forget some of its samples (request ``rid``)."""
         assert event.peer is not None
-        rid = next((k for k, v in self.deletion_requests.items() if v is event), None)
         if rid is None:  # applied by hand: explicit ids only
             if event.ids is None:
                 raise RunError("a delete applied by hand must name its `ids`")
@@ -454,9 +295,11 @@ class Simulation:
         assert event.actor is not None
         ppa = s.runtime.packing(len(s.all_peer_ids))
         hosted = [p for p in self.runtime.online() if placement_of(p, ppa) == event.actor]
-        outcome: dict[str, Any] = {"restored": hosted, "old_pid": None, "new_pid": None}
-        if hasattr(self.runtime, "kill_actor"):
-            outcome = self.runtime.kill_actor(event.actor, now)
+        outcome = self.runtime.kill_actor(event.actor, now) or {
+            "restored": hosted,
+            "old_pid": None,
+            "new_pid": None,
+        }
         self._actor_restarted(now, "kill_actor", event.actor, outcome)
 
     def _actor_lost(self, actor: int, outcome: dict[str, Any]) -> None:
@@ -549,8 +392,7 @@ class Simulation:
         self._refute_suspicions(now)
         self._restore_links(now)
         resurrected = self._check_resurrections(now)
-        if hasattr(self.runtime, "end_round"):
-            self.runtime.end_round(now)
+        self.runtime.end_round(now)
         rows = self.runtime.evaluate(now)
         stats = self.runtime.round_stats()
         sim_times = []
@@ -673,8 +515,7 @@ class Simulation:
                 self.stopped["cause"],
             )
         try:
-            if hasattr(self.runtime, "check_actors"):  # a lost actor, found before the round
-                self.runtime.check_actors()
+            self.runtime.check_hosts()  # a lost host process, found before the round
             self.engine.step()
         except ActorLostError as exc:
             now = self.engine.now
@@ -733,10 +574,7 @@ class Simulation:
 
     def wire_stats(self) -> dict[str, Any]:
         """Counters of the gRPC wire and its fault layer (empty in memory)."""
-        if hasattr(self.runtime, "wire_stats"):
-            return dict(self.runtime.wire_stats())
-        counters = getattr(self.runtime.transport, "counters", None)
-        return dict(counters()) if counters is not None else {}
+        return dict(self.runtime.snapshot().wire)
 
     def write(self, out: str | Path) -> Path:
         """Write the run directory (see :mod:`hdus_sim.outputs`)."""
@@ -766,12 +604,13 @@ class Simulation:
         """Headline figures of the run so far."""
         last_round = self.rounds[-1]["round"] if self.rounds else None
         final = [r for r in self.metrics if r["round"] == last_round]
+        snap = self.runtime.snapshot()
         return {
             "scenario": self.scenario.name,
             "seed": self.scenario.seed,
             "rounds_run": len(self.rounds),
             "wall_s": round(time.perf_counter() - self._wall0, 3),
-            "online_at_end": self.runtime.online(),
+            "online_at_end": snap.online,
             "final_accuracy": {k: mean_of(final, k) for k in ACCURACY_KEYS},
             "departures": self.tracker.rows(),
             "point_deletions": self.point_deletions,
@@ -780,10 +619,10 @@ class Simulation:
             "resurrected": int(sum(r["resurrected"] for r in self.rounds)),
             "bytes": int(sum(r["bytes"] for r in self.rounds)),
             "devices": {str(k): v for k, v in sorted(self.devices.items())},
-            "main_parameters": {str(k): v for k, v in self.runtime.main_parameters().items()},
+            "main_parameters": {str(k): v for k, v in snap.main_parameters.items()},
             "graph": connectivity_report(self.graph).as_dict(),
             "runtime": self.scenario.runtime.kind,
-            "wire": self.wire_stats(),
+            "wire": dict(snap.wire),
             "withheld": sorted(self.withheld),
             "forgetting": forgetting_summary(self.tracker.rows(), last_round or 0),
             "signatures": self._signatures(),

@@ -53,8 +53,6 @@ class World:
     reference: torch.Tensor
     global_x: torch.Tensor
     global_y: torch.Tensor
-    #: sample ids removed from a peer's data from the start (the point-deletion oracle)
-    withheld_points: dict[int, frozenset[int]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, scenario: Scenario) -> World:
@@ -142,8 +140,12 @@ class World:
             ),
         )
 
-    def data_of(self, pid: int) -> PeerData:
-        """Peer ``pid``'s local data, minus any points withheld from the start."""
+    def train_ids(self) -> dict[int, list[int]]:
+        """Each peer's training sample ids in the split (deletion requests draw from them)."""
+        return {pid: [int(x) for x in d.train_ids] for pid, d in self.split.peers.items()}
+
+    def data_of(self, pid: int, withheld: frozenset[int] = frozenset()) -> PeerData:
+        """Peer ``pid``'s local data, minus the points ``withheld`` from the start."""
         data = self.split.peers[pid]
         bd = self.scenario.backdoor
         if bd is not None and bd.peer == pid:
@@ -157,10 +159,9 @@ class World:
                 seed=derive_seed(self.scenario.seed, "backdoor", pid),
             )
             data = dataclasses.replace(data, train_x=tx, train_y=ty)
-        gone = self.withheld_points.get(pid)
-        if not gone:
+        if not withheld:
             return data
-        keep = ~np.isin(data.train_ids, np.fromiter(gone, dtype=np.int64))
+        keep = ~np.isin(data.train_ids, np.fromiter(withheld, dtype=np.int64))
         return dataclasses.replace(
             data,
             train_x=data.train_x[keep],
@@ -173,7 +174,7 @@ class World:
         return Peer(
             spec.peer_id,
             spec.epoch,
-            self.data_of(spec.peer_id),
+            self.data_of(spec.peer_id, spec.withheld_points),
             self.reference,
             self.split.num_classes,
             self.split.input_shape,

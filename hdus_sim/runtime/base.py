@@ -7,12 +7,26 @@ Python data, so the engine imports no torch, Ray or gRPC.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
-__all__ = ["DeliveryStats", "DropListener", "PeerSpec", "Runtime"]
+if TYPE_CHECKING:
+    from clients.peer import Peer, PeerSeeds
+    from hdus_sim.audit import AuditTrail
+
+__all__ = [
+    "DeliveryStats",
+    "DropListener",
+    "PeerObserver",
+    "PeerSpec",
+    "Runtime",
+    "RuntimeSnapshot",
+]
+
+DataOwner = tuple[int, int]
 
 #: Called as ``listener(holder, (owner, epoch), now)`` whenever a holder drops a seed.
 DropListener = Callable[[int, tuple[int, int], int], None]
@@ -20,13 +34,20 @@ DropListener = Callable[[int, tuple[int, int], int], None]
 
 @dataclass(frozen=True)
 class PeerSpec:
-    """Everything a runtime needs to create one peer (data comes from the shared split)."""
+    """Everything a runtime needs to create one peer (data comes from the shared split).
+
+    A peer's part of the run plan (:meth:`hdus_sim.plan.RunPlan.peer_spec`): its device,
+    the epochs whose seed it never sends and the training samples it never had (both set
+    for a retrain oracle), and debug hooks.
+    """
 
     peer_id: int
     epoch: int
     device: str
     withhold_epochs: frozenset[int] = frozenset()
     keep_dropped_seeds: bool = False
+    #: sample ids removed from the peer's data from the start (the point-deletion oracle)
+    withheld_points: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -58,43 +79,152 @@ class DeliveryStats:
         }
 
 
-class Runtime(Protocol):
-    """What the engine asks of a runtime; see :class:`~hdus_sim.runtime.InProcessRuntime`."""
+@dataclass(frozen=True)
+class RuntimeSnapshot:
+    """What every runtime can say about its peers at one moment, as one typed record.
 
-    stats: DeliveryStats
+    Attributes
+    ----------
+    online
+        Ids of the peers running, sorted.
+    holdings
+        Per online peer: epoch, device, held seeds with lineage, tombstones.
+    neighbors
+        Per online peer: the links it knows of.
+    declared_dead
+        Online peers that learned others declared them crashed (they must re-key).
+    main_parameters
+        Main-model parameter count per online peer.
+    wire
+        Counters of the wire and its fault layer (empty in memory).
+    """
 
+    online: list[int]
+    holdings: dict[int, dict[str, Any]]
+    neighbors: dict[int, set[int]]
+    declared_dead: list[int]
+    main_parameters: dict[int, int]
+    wire: dict[str, Any]
+
+
+#: one sent or received message, a learn, distil, drop or delete at one peer:
+#: ``observer(peer, round, kind, data)`` (the audit chain and removal tracking subscribe)
+PeerObserver = Callable[[int, int, str, dict[str, Any]], None]
+
+
+class Runtime(ABC):
+    """Where peers live and how their messages travel: the one boundary the engine calls.
+
+    The simulation drives a run only through these methods; capabilities a runtime lacks
+    have a default here that says so (no ``hasattr`` probing). Runtimes register by
+    ``runtime.kind`` in :mod:`hdus_sim.runtime.registry`.
+    """
+
+    #: the ``runtime.kind`` this class runs
+    kind: ClassVar[str] = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    @abstractmethod
     def spawn(self, spec: PeerSpec) -> None:
         """Create and start a peer."""
 
+    @abstractmethod
     def retire(self, peer_id: int, *, graceful: bool, now: int) -> None:
         """Stop a peer; a graceful one first sends its leave notices."""
 
+    def restore(self, peer_id: int, epoch: int, seeds: PeerSeeds) -> bool:
+        """Bring a departed peer back with its model (``churn.on_return: restore``).
+
+        ``False``: this runtime keeps no departed peers, the caller spawns a fresh one.
+        """
+        return False
+
+    @abstractmethod
+    def rekey(self, peer_id: int, epoch: int, seeds: PeerSeeds) -> None:
+        """Move a peer to a new epoch (it keeps its data and main model)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release sockets, threads and processes; observation still answers after it."""
+
+    # ------------------------------------------------------------------ the graph
+    @abstractmethod
     def link(self, a: int, b: int, now: int) -> None:
         """Tell both ends of a new edge about each other (they exchange seeds)."""
 
-    def unlink(self, a: int, b: int) -> None:
-        """Tell both ends of a removed edge between two online peers."""
+    # ------------------------------------------------------------------ protocol steps
+    @abstractmethod
+    def begin_round(self) -> None:
+        """Reset the per-round message counters."""
 
-    def online(self) -> list[int]:
-        """Ids of peers currently running, sorted."""
-
+    @abstractmethod
     def train_round(self, now: int) -> list[int]:
         """Let every peer with budget left train and re-distil; returns who made a new seed."""
 
-    def heartbeat_round(self, now: int) -> list[tuple[int, tuple[int, int]]]:
-        """Send heartbeats, then let each peer detect silent neighbours; returns detections."""
+    @abstractmethod
+    def heartbeat_round(self, now: int) -> list[tuple[int, DataOwner, str]]:
+        """Heartbeats, then crash detection and lease expiry: ``(holder, owner, cause)``."""
 
+    def end_round(self, now: int) -> None:
+        """After a round's protocol steps (hosted runtimes checkpoint here)."""
+        return None
+
+    @abstractmethod
+    def delete_points(
+        self, peer_id: int, ids: list[int], request_id: str, now: int
+    ) -> dict[str, Any]:
+        """Point deletion at ``peer_id``; its new seed spreads. Returns the receipt."""
+
+    # ------------------------------------------------------------------ faults
+    def kill_actor(self, index: int, now: int) -> dict[str, Any] | None:
+        """Kill host process ``index`` (it restarts from its checkpoint).
+
+        ``None``: this runtime has no host processes; the engine applies the restart
+        policy to the peers that host would have held, so oracles agree.
+        """
+        return None
+
+    def check_hosts(self) -> None:
+        """Find a host lost since the last call (before a round); nothing to do in-process."""
+        return None
+
+    # ------------------------------------------------------------------ observation
+    @abstractmethod
+    def online(self) -> list[int]:
+        """Ids of peers currently running, sorted."""
+
+    def is_online(self, peer_id: int) -> bool:
+        """Whether ``peer_id`` runs."""
+        return peer_id in self.online()
+
+    @abstractmethod
+    def round_stats(self) -> DeliveryStats:
+        """Message counters since :meth:`begin_round`."""
+
+    @abstractmethod
     def evaluate(self, now: int) -> list[dict[str, Any]]:
         """Per-peer accuracy rows (main-only, seeds-only, ensemble; local and global test)."""
 
+    @abstractmethod
     def predict_probe(self) -> dict[int, Any]:
         """Each online peer's ensemble scores on the probe set, keyed by peer id."""
 
-    def holdings(self) -> dict[int, dict[str, Any]]:
-        """Each online peer's epoch, held seeds and lineage."""
-
-    def holders_of(self, owner: tuple[int, int]) -> set[int]:
+    @abstractmethod
+    def holders_of(self, owner: DataOwner) -> set[int]:
         """Online peers holding a seed of ``owner``."""
 
-    def close(self) -> None:
-        """Release resources."""
+    @abstractmethod
+    def snapshot(self) -> RuntimeSnapshot:
+        """Holdings, links, declared-dead peers and wire counters, as one record."""
+
+    @abstractmethod
+    def peer(self, peer_id: int) -> Peer:
+        """The peer ``peer_id`` (a copy where it lives in another process)."""
+
+    @abstractmethod
+    def audit_trail(self) -> AuditTrail | None:
+        """Every peer's hash-chained audit records so far (``None``: not recorded)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Where hosts run (processes, nodes); empty in-process."""
+        return {}

@@ -23,7 +23,14 @@ from clients.peer import Envelope, Message, Peer, PeerSeeds, Reaction
 from clients.training import logits_of
 from hdus_sim.audit import AuditTrail
 from hdus_sim.errors import RunError
-from hdus_sim.runtime.base import DeliveryStats, DropListener, PeerSpec
+from hdus_sim.runtime.base import (
+    DeliveryStats,
+    DropListener,
+    PeerObserver,
+    PeerSpec,
+    Runtime,
+    RuntimeSnapshot,
+)
 from hdus_sim.runtime.transport import LocalTransport, Transport
 
 __all__ = ["InProcessRuntime"]
@@ -35,7 +42,35 @@ def _accuracy(scores: torch.Tensor | None, y: torch.Tensor) -> float:
     return float((scores.argmax(dim=1) == y).float().mean())
 
 
-class InProcessRuntime:
+def describe_message(message: Message) -> dict[str, Any]:
+    """What an audit record says of a message: its type, owner, epoch and version."""
+    if isinstance(message, SeedMessage):
+        rec = message.record
+        return {
+            "message": "seed",
+            "owner": rec.owner,
+            "epoch": rec.epoch,
+            "version": rec.version,
+            "digest": rec.digest,
+        }
+    if isinstance(message, Heartbeat):
+        return {"message": "heartbeat", "owner": message.sender, "epoch": message.epoch}
+    return {
+        "message": f"leave:{message.reason.value}",
+        "owner": message.peer,
+        "epoch": message.epoch,
+        "vouched_by": message.vouched_by,
+    }
+
+
+def _message_sender(message: Message) -> int:
+    """The peer that put ``message`` on the wire (a relay, a vouching reporter)."""
+    if isinstance(message, SeedMessage | Heartbeat):
+        return message.sender
+    return message.reporter
+
+
+class InProcessRuntime(Runtime):
     """Peers as plain objects in one process.
 
     Parameters
@@ -74,7 +109,9 @@ class InProcessRuntime:
         self._pending: list[tuple[int, list[Envelope]]] = []
         #: departed peers kept for ``churn.on_return: restore``
         self.parked: dict[int, Peer] = {}
-        #: hash-chained audit of learn/distil/send/receive/drop/delete (``None``: off)
+        #: told of every learn, distil, send, receive, drop and delete at a peer here
+        self.observers: list[PeerObserver] = []
+        #: the hash-chained audit those events are recorded in (``None``: off)
         self.audit: AuditTrail | None = None
         self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
 
@@ -205,10 +242,26 @@ class InProcessRuntime:
         self._seed_cache.clear()
 
     # ------------------------------------------------------------------ delivery
-    def count_sent(self, src: int, message: Message) -> None:
-        """Account one message sent by ``src`` (transports call this once per attempt)."""
+    def record_audit(self, trail: AuditTrail | None = None) -> AuditTrail:
+        """Record every peer event here in ``trail`` (a new one by default); returns it."""
+        self.audit = AuditTrail() if trail is None else trail
+        self.observers.append(self.audit.observe)
+        return self.audit
+
+    def _emit(self, peer: int, now: int, kind: str, data: dict[str, Any]) -> None:
+        for observer in self.observers:
+            observer(peer, now, kind, data)
+
+    def count_sent(self, src: int, message: Message, dst: int = -1, now: int = -1) -> None:
+        """Account one message sent by ``src`` to ``dst`` (transports call this per attempt).
+
+        Seeds and notices (not heartbeats) are ``send`` events of the sender, recorded
+        where the sender lives, so each peer's audit chain is whole on every runtime.
+        """
         self.stats.sent[src] += 1
         self.stats.bytes_sent[src] += message.nbytes
+        if self.observers and not isinstance(message, Heartbeat) and src in self.peers:
+            self._emit(src, now, "send", {"to": dst, **describe_message(message)})
 
     def handle(self, dst: int, message: Message, now: int) -> Reaction | None:
         """Hand one delivered message to peer ``dst``; ``None`` if it is not online (lost).
@@ -222,62 +275,38 @@ class InProcessRuntime:
         reaction = receiver.receive(message, now)
         if not reaction.accepted:
             self.stats.refused[str(reaction.code)] += 1
-        if self.audit is not None and (not isinstance(message, Heartbeat) or not reaction.accepted):
+        if not isinstance(message, Heartbeat) or not reaction.accepted:
             # every seed and notice, and every refused heartbeat (a flood, a forged lease)
-            self._audit_message(dst, message, reaction, now)
+            self._received(dst, message, reaction, now)
         self._report_drops(dst, reaction.dropped, now)
         return reaction
 
     def note_refusal(self, dst: int, message: Message, reason: str, now: int) -> None:
         """Audit a message the transport refused before the peer saw it (bad signature)."""
-        if self.audit is not None and dst in self.peers:
+        if dst in self.peers:
             self.stats.refused["forbidden"] += 1
-            self._audit_message(dst, message, Reaction(False, reason), now)
+            self._received(dst, message, Reaction(False, reason), now)
 
     def _deliver(self, src: int, envelopes: list[Envelope], now: int) -> None:
         self.transport.deliver(self, src, envelopes, now)
 
-    def _audit_message(self, dst: int, message: Message, reaction: Reaction, now: int) -> None:
-        assert self.audit is not None
-        if isinstance(message, SeedMessage):
-            rec = message.record
-            what = {
-                "message": "seed",
-                "owner": rec.owner,
-                "epoch": rec.epoch,
-                "version": rec.version,
-                "digest": rec.digest,
+    def _received(self, dst: int, message: Message, reaction: Reaction, now: int) -> None:
+        """A ``receive`` event of ``dst``: what came, from whom, accepted or why not."""
+        if self.observers:
+            data = {
+                "sender": _message_sender(message),
+                "accepted": reaction.accepted,
+                "reason": reaction.reason,
+                **describe_message(message),
             }
-            src = message.sender
-        elif isinstance(message, Heartbeat):
-            what = {"message": "heartbeat", "owner": message.sender, "epoch": message.epoch}
-            src = message.sender
-        else:
-            what = {
-                "message": f"leave:{message.reason.value}",
-                "owner": message.peer,
-                "epoch": message.epoch,
-                "vouched_by": message.vouched_by,
-            }
-            src = message.reporter
-        self.audit.record(src, now, "send", to=dst, **what)
-        self.audit.record(
-            dst,
-            now,
-            "receive",
-            sender=src,
-            accepted=reaction.accepted,
-            reason=reaction.reason,
-            **what,
-        )
+            self._emit(dst, now, "receive", data)
 
     def _report_drops(
         self, holder: int, dropped: list[DataOwner], now: int, cause: str | None = None
     ) -> None:
-        if self.audit is not None:
-            extra = {} if cause is None else {"cause": cause}
-            for key in dropped:
-                self.audit.record(holder, now, "drop", owner=key[0], epoch=key[1], **extra)
+        extra = {} if cause is None else {"cause": cause}
+        for key in dropped:
+            self._emit(holder, now, "drop", {"owner": key[0], "epoch": key[1], **extra})
         if self.on_drop is not None:
             for key in dropped:
                 self.on_drop(holder, key, now)
@@ -292,23 +321,19 @@ class InProcessRuntime:
                 if not peer.train_round():
                     continue
                 announcements = peer.announce_seed(now)
-                if self.audit is not None and peer.own_seed is not None:
-                    self.audit.record(
-                        pid,
-                        now,
-                        "learn",
-                        epoch=peer.epoch,
-                        model_version=peer.model_version,
-                        samples=len(peer.data.train_ids),
-                    )
-                    self.audit.record(
-                        pid,
-                        now,
-                        "distil",
-                        epoch=peer.epoch,
-                        version=peer.own_seed.version,
-                        digest=peer.own_seed.digest,
-                    )
+                if peer.own_seed is not None:
+                    learned = {
+                        "epoch": peer.epoch,
+                        "model_version": peer.model_version,
+                        "samples": len(peer.data.train_ids),
+                    }
+                    self._emit(pid, now, "learn", learned)
+                    distilled = {
+                        "epoch": peer.epoch,
+                        "version": peer.own_seed.version,
+                        "digest": peer.own_seed.digest,
+                    }
+                    self._emit(pid, now, "distil", distilled)
             changed.append(pid)
             self._deliver(pid, announcements, now)
         return changed
@@ -355,18 +380,15 @@ class InProcessRuntime:
             peer = self.peer(peer_id)
             receipt = peer.delete_points(ids, request_id)
             announcements = peer.announce_seed(now) if receipt["new_seed_version"] else []
-            if self.audit is not None:
-                self.audit.record(
-                    peer_id,
-                    now,
-                    "delete",
-                    request=request_id,
-                    receipt=receipt["receipt"],
-                    deleted=receipt["deleted"],
-                    model_version=receipt["new_model_version"],
-                    seed_version=receipt["new_seed_version"],
-                    certificate=receipt.get("certificate"),
-                )
+            deleted = {
+                "request": request_id,
+                "receipt": receipt["receipt"],
+                "deleted": receipt["deleted"],
+                "model_version": receipt["new_model_version"],
+                "seed_version": receipt["new_seed_version"],
+                "certificate": receipt.get("certificate"),
+            }
+            self._emit(peer_id, now, "delete", deleted)
         self._deliver(peer_id, announcements, now)
         return receipt
 
@@ -444,3 +466,24 @@ class InProcessRuntime:
         """Online peers that hold a seed of ``owner``."""
         with self.lock:
             return {pid for pid, p in self.peers.items() if owner in p.held}
+
+    def snapshot(self) -> RuntimeSnapshot:
+        """Holdings, links, declared-dead peers and wire counters, as one record."""
+        with self.lock:
+            return RuntimeSnapshot(
+                online=self.online(),
+                holdings=self._holdings(),
+                neighbors={pid: set(p.neighbors) for pid, p in sorted(self.peers.items())},
+                declared_dead=[pid for pid in self.online() if self.peers[pid].declared_dead],
+                main_parameters=self.main_parameters(),
+                wire=self.wire_stats(),
+            )
+
+    def wire_stats(self) -> dict[str, Any]:
+        """Counters of the wire and its fault layer (empty in memory)."""
+        counters = getattr(self.transport, "counters", None)
+        return dict(counters()) if counters is not None else {}
+
+    def audit_trail(self) -> AuditTrail | None:
+        """The audit chains recorded here (``None`` unless :meth:`record_audit` was called)."""
+        return self.audit

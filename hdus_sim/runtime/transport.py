@@ -22,8 +22,8 @@ class Handler(Protocol):
     def handle(self, dst: int, message: Message, now: int) -> Reaction | None:
         """Deliver one message to peer ``dst``; ``None`` if it is gone."""
 
-    def count_sent(self, src: int, message: Message) -> None:
-        """Account one message sent by ``src``."""
+    def count_sent(self, src: int, message: Message, dst: int = -1, now: int = -1) -> None:
+        """Account one message sent by ``src`` to ``dst`` at round ``now``."""
 
     def note_refusal(self, dst: int, message: Message, reason: str, now: int) -> None:
         """Record a message the transport refused at its boundary (e.g. a bad signature)."""
@@ -66,7 +66,7 @@ class LocalTransport:
         queue: deque[tuple[int, Envelope]] = deque((src, e) for e in envelopes)
         while queue:
             sender, env = queue.popleft()
-            handler.count_sent(sender, env.message)
+            handler.count_sent(sender, env.message, env.dst, now)
             message = env.message if self.codec is None else self.codec(env.message)
             reaction = handler.handle(env.dst, message, now)
             if reaction is not None:

@@ -484,7 +484,7 @@ class GrpcTransport:
                 return False
             self._inflight += 1
             self.submitted += 1
-        handler.count_sent(src, message)
+        handler.count_sent(src, message, env.dst, self.now)
         if self.faults is None:
             self._send(src, env.dst, message, self.now)  # no delays: straight to the lane
         else:
