@@ -214,8 +214,20 @@ class Runtime(ABC):
         """Online peers holding a seed of ``owner``."""
 
     @abstractmethod
+    def declared_dead(self) -> list[int]:
+        """Online peers that learned others declared them crashed (they must re-key)."""
+
+    @abstractmethod
+    def neighbor_sets(self) -> dict[int, set[int]]:
+        """The links every online peer currently knows of."""
+
+    @abstractmethod
     def snapshot(self) -> RuntimeSnapshot:
         """Holdings, links, declared-dead peers and wire counters, as one record."""
+
+    def holdings(self) -> dict[int, dict[str, Any]]:
+        """Each online peer's epoch, device, held seeds with lineage and tombstones."""
+        return self.snapshot().holdings
 
     @abstractmethod
     def peer(self, peer_id: int) -> Peer:
