@@ -19,32 +19,23 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from clients.errors import ClientsError
 from clients.messages import DataOwner
 from clients.partition import FederatedSplit
 from clients.peer import Peer, PeerSeeds
 from hdus_sim.engine import Engine
 from hdus_sim.errors import ActorLostError, RunError
+from hdus_sim.handlers import HANDLERS, actor_restarted, guard_partitions
 from hdus_sim.journal import Journal, is_finished, load_checkpoint
 from hdus_sim.metrics import RemovalTracker, forgetting_summary, mean_of
 from hdus_sim.plan import PlannedEvent, RunPlan, resolve_plan
-from hdus_sim.rng import derive_seed
+from hdus_sim.rounds import ACCURACY_KEYS, play_round
 from hdus_sim.runtime.base import Runtime
 from hdus_sim.runtime.registry import RuntimeHooks, make_runtime
 from hdus_sim.scenario import Event, Scenario, load_scenario
-from hdus_sim.world import World, placement_of
-from topologies.dynamics import attach, connectivity_report, ensure_connected, repair
+from hdus_sim.world import World
+from topologies.dynamics import connectivity_report
 
 __all__ = ["Simulation"]
-
-ACCURACY_KEYS = (
-    "local_main",
-    "local_seeds",
-    "local_ensemble",
-    "global_main",
-    "global_seeds",
-    "global_ensemble",
-)
 
 
 class Simulation:
@@ -87,7 +78,7 @@ class Simulation:
         self.events: list[dict[str, Any]] = []
         self.stopped = None
         self.tracker = RemovalTracker()
-        self._work_seen: dict[DataOwner, int] = {}
+        self.work_seen: dict[DataOwner, int] = {}
         self.epochs: dict[int, int] = {}
         self.devices: dict[int, str] = {}
         self.engine = Engine(self, scenario.rounds, scenario.effective_settle_rounds)
@@ -134,15 +125,15 @@ class Simulation:
         try:
             self.graph = self.plan.graph.copy()
             for pid in range(s.peers.initial):
-                self._spawn(pid)
+                self.spawn(pid)
             for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
                 self.runtime.link(a, b, 0)
             # a file topology may start in pieces: repaired (dynamics.guard: repair) or
             # reported, never silent (validation refuses it unless the guard repairs)
-            self._guard_partitions(0)
+            guard_partitions(self, 0)
             plan = s.churn_plan
             for note in plan.warnings if plan is not None else ():
-                self._log(0, "churn_note", note=note)
+                self.log(0, "churn_note", note=note)
             for planned in self.plan.events:
                 # an actor dies at the very start of its round, before that round's other events,
                 # so its last checkpoint (end of the previous round) is exactly what it lost
@@ -153,7 +144,8 @@ class Simulation:
         self._built = True
         return self
 
-    def _spawn(self, pid: int) -> None:
+    def spawn(self, pid: int) -> None:
+        """Start peer ``pid`` under its next epoch (restored, if churn says so)."""
         epoch = self.epochs.get(pid, -1) + 1
         self.epochs[pid] = epoch
         spec = self.plan.peer_spec(pid, epoch, self.devices[pid])
@@ -167,7 +159,8 @@ class Simulation:
         self.runtime.spawn(spec)
 
     # ------------------------------------------------------------------ events
-    def _log(self, now: int, kind: str, **fields: Any) -> None:
+    def log(self, now: int, kind: str, **fields: Any) -> None:
+        """Append one record to the run's event log (and its journal)."""
         record = {
             "round": now,
             "wall_s": round(time.perf_counter() - self._wall0, 6),
@@ -179,128 +172,13 @@ class Simulation:
             self.journal.append({"type": "event", **record})
 
     def apply_event(self, event: Event | PlannedEvent, now: int) -> None:
-        """Apply an event at round ``now`` (the engine calls this with the plan's events)."""
-        s = self.scenario
+        """Apply an event at round ``now`` (the engine calls this with the plan's events).
+
+        Each kind has its handler in :data:`hdus_sim.handlers.HANDLERS`.
+        """
         rid = event.request_id if isinstance(event, PlannedEvent) else None
         event = event.event if isinstance(event, PlannedEvent) else event
-        if event.kind == "kill_actor":
-            self._kill_actor(event, now)
-            return
-        if event.kind == "delete":
-            self._delete(event, now, rid)
-            return
-        pid = event.peer
-        assert pid is not None  # validated: join/leave/crash name a peer
-        if event.kind == "join":
-            if self.runtime.is_online(pid):
-                raise RunError(f"join of peer {pid} at round {now}: it is already online")
-            if event.device is not None:
-                self.devices[pid] = event.device
-            self._spawn(pid)
-            before = set(self.graph.edges)
-            self.graph = attach(
-                self.graph,
-                pid,
-                rule=s.dynamics.attach,
-                k=s.dynamics.attach_k,
-                seed=derive_seed(s.seed, "attach", pid, self.epochs[pid]),
-            )
-            new_edges = sorted(tuple(sorted(e)) for e in set(self.graph.edges) - before)
-            for a, b in new_edges:
-                self.runtime.link(a, b, now)
-            self._log(
-                now,
-                "join",
-                peer=pid,
-                epoch=self.epochs[pid],
-                device=self.devices[pid],
-                links=[list(e) for e in new_edges],
-            )
-            return
-        if not self.runtime.is_online(pid):
-            raise RunError(
-                f"{event.kind} of peer {pid} at round {now}: peer {pid} is not online; "
-                f"online peers: {self.runtime.online()}"
-            )
-        key = (pid, self.epochs[pid])
-        holders = self.runtime.holders_of(key)
-        self.tracker.start(pid, key[1], event.kind, now, holders, s.exchange.lease_rounds)
-        self.runtime.retire(pid, graceful=event.kind == "leave", now=now)
-        self.tracker.holder_gone(pid, now)
-        old_neighbors = set(self.graph.neighbors(pid))
-        before = {tuple(sorted(e)) for e in self.graph.edges}
-        self.graph = repair(
-            self.graph, pid, rule=s.dynamics.repair, seed=derive_seed(s.seed, "repair", pid, key[1])
-        )
-        new_edges = sorted({tuple(sorted(e)) for e in self.graph.edges} - before)
-        for a, b in new_edges:
-            self.runtime.link(a, b, now)
-        self._log(
-            now,
-            event.kind,
-            peer=pid,
-            epoch=key[1],
-            holders=sorted(holders),
-            former_neighbors=sorted(old_neighbors),
-            repair_links=[list(e) for e in new_edges],
-            connected=connectivity_report(self.graph).is_connected,
-        )
-        self._guard_partitions(now)
-
-    def _delete(self, event: Event, now: int, rid: str | None) -> None:
-        """A data owner asks a peer to forget some of its samples (request ``rid``)."""
-        assert event.peer is not None
-        if rid is None:  # applied by hand: explicit ids only
-            if event.ids is None:
-                raise RunError("a delete applied by hand must name its `ids`")
-            rid = f"del-manual-{len(self.deletion_requests)}"
-            self.deletion_requests[rid] = event
-        assert event.ids is not None
-        pid = event.peer
-        if not self.runtime.is_online(pid):
-            why = "it has left" if pid in self.epochs else "no such peer"
-            self._log(
-                now,
-                "delete_refused",
-                peer=pid,
-                request_id=rid,
-                ids=event.ids,
-                reason=f"peer {pid} is not online ({why}): nobody holds its data here",
-            )
-            return
-        if set(event.ids) <= self.withheld_points.get(pid, frozenset()):
-            self._log(now, "delete_absent", peer=pid, request_id=rid, ids=event.ids)
-            return
-        try:
-            receipt = self.runtime.delete_points(pid, event.ids, rid, now)
-        except ClientsError as exc:
-            self._log(
-                now, "delete_refused", peer=pid, request_id=rid, ids=event.ids, reason=str(exc)
-            )
-            return
-        receipt = {**receipt, "round": now}
-        self.point_deletions.append(receipt)
-        fields = {k: v for k, v in receipt.items() if k not in ("round", "wall_s")}
-        self._log(now, "delete", delete_wall_s=receipt["wall_s"], **fields)
-
-    def _kill_actor(self, event: Event, now: int) -> None:
-        """An actor process dies between rounds and is restarted from its last checkpoint.
-
-        With ``on_actor_restart: restore`` its peers come back exactly as checkpointed; with
-        ``rejoin`` they are treated as crashed and re-join under a new epoch (their old
-        epochs are tracked and verified as departures). In the in-process runtime there is
-        no process to kill; the same peers get the same treatment, so oracles agree.
-        """
-        s = self.scenario
-        assert event.actor is not None
-        ppa = s.runtime.packing(len(s.all_peer_ids))
-        hosted = [p for p in self.runtime.online() if placement_of(p, ppa) == event.actor]
-        outcome = self.runtime.kill_actor(event.actor, now) or {
-            "restored": hosted,
-            "old_pid": None,
-            "new_pid": None,
-        }
-        self._actor_restarted(now, "kill_actor", event.actor, outcome)
+        HANDLERS[event.kind](self, event, now, rid)
 
     def _actor_lost(self, actor: int, outcome: dict[str, Any]) -> None:
         """A Ray actor died on its own (``kill -9``, OOM, a lost node) and Ray restarted it.
@@ -309,41 +187,7 @@ class Simulation:
         is handled exactly as a scripted ``kill_actor`` of that actor in this round, and
         logged as ``actor_lost`` with its ``cause``.
         """
-        self._actor_restarted(self.engine.now, "actor_lost", actor, {**outcome, "recovered": True})
-
-    def _actor_restarted(self, now: int, kind: str, actor: int, outcome: dict[str, Any]) -> None:
-        """Log a restarted actor (``kill_actor`` or ``actor_lost``) and apply the policy."""
-        s = self.scenario
-        hosted = list(outcome["restored"])
-        self._log(
-            now, kind, actor=actor, peers=hosted, policy=s.runtime.on_actor_restart, **outcome
-        )
-        if s.runtime.on_actor_restart == "rejoin":
-            for pid in hosted:
-                old = (pid, self.epochs[pid])
-                self.tracker.start(pid, old[1], "actor_crash", now, self.runtime.holders_of(old))
-                self.epochs[pid] = old[1] + 1
-                self.runtime.rekey(pid, old[1] + 1, self.seeds_for(pid, old[1] + 1))
-                self._log(now, "rejoin", peer=pid, old_epoch=old[1], epoch=old[1] + 1)
-            self._restore_links(now)
-
-    def _guard_partitions(self, now: int) -> None:
-        """Report a partitioned graph; with ``dynamics.guard: repair`` join the pieces."""
-        report = connectivity_report(self.graph)
-        if report.is_connected or report.n_nodes == 0:
-            return
-        pieces = sorted(sorted(c) for c in nx.connected_components(self.graph))
-        if self.scenario.dynamics.guard == "repair":
-            before = {tuple(sorted(e)) for e in self.graph.edges}
-            self.graph = ensure_connected(
-                self.graph, seed=derive_seed(self.scenario.seed, "guard", now)
-            )
-            links = sorted({tuple(sorted(e)) for e in self.graph.edges} - before)
-            for a, b in links:
-                self.runtime.link(a, b, now)
-            self._log(now, "partition_repaired", components=pieces, links=[list(e) for e in links])
-        else:
-            self._log(now, "partition", components=pieces)
+        actor_restarted(self, self.engine.now, "actor_lost", actor, {**outcome, "recovered": True})
 
     def apply(self, event: Event | Mapping[str, Any]) -> None:
         """Apply an event by hand now, before the next round runs (notebook use)."""
@@ -353,133 +197,8 @@ class Simulation:
 
     # ------------------------------------------------------------------ rounds
     def run_round(self, now: int, *, train: bool) -> None:
-        """Train (if ``train``), exchange, heartbeat, detect crashes, then record metrics."""
-        self.runtime.begin_round()
-        t0 = time.perf_counter()
-        changed = self.runtime.train_round(now) if train else []
-        t_train = time.perf_counter() - t0
-        self._note_late_holders(now)
-        for detector, key, cause in self.runtime.heartbeat_round(now):
-            real = key in self.tracker.departures
-            if cause == "lease":
-                self.tracker.expired(detector, key)
-                self._log(
-                    now, "lease_expired", peer=key[0], epoch=key[1], holder=detector, departed=real
-                )
-                continue
-            self.tracker.detected(key, detector, now)
-            self._log(
-                now,
-                "crash_detected" if real else "false_suspicion",
-                peer=key[0],
-                epoch=key[1],
-                detector=detector,
-            )
-        for key, dep in self.tracker.departures.items():
-            if dep.done_round == now and not any(
-                e["kind"] == "removal_complete" and e["peer"] == key[0] and e["epoch"] == key[1]
-                for e in self.events
-            ):
-                self._log(
-                    now,
-                    "removal_complete",
-                    peer=key[0],
-                    epoch=key[1],
-                    latency_rounds=now - dep.round,
-                    latency_s=dep.latency_s,
-                )
-        self._note_late_holders(now)
-        self._refute_suspicions(now)
-        self._restore_links(now)
-        resurrected = self._check_resurrections(now)
-        self.runtime.end_round(now)
-        rows = self.runtime.evaluate(now)
-        stats = self.runtime.round_stats()
-        sim_times = []
-        for row in rows:
-            row["messages"] = stats.sent.get(row["peer"], 0)
-            row["bytes"] = stats.bytes_sent.get(row["peer"], 0)
-            key = (row["peer"], row["epoch"])
-            work = row["work_samples"] - self._work_seen.get(key, 0)
-            self._work_seen[key] = row["work_samples"]
-            prof = self.scenario.peers.profile(row["device"])
-            row["sim_s"] = (
-                work / prof.speed
-                + row["bytes"] * 8 / (prof.bandwidth_mbps * 1e6)
-                + (prof.latency_ms / 1000 if row["messages"] else 0.0)
-            )
-            sim_times.append(row["sim_s"])
-        self.metrics += rows
-        totals = stats.total()
-        summary = {
-            "round": now,
-            "phase": "train" if train else "settle",
-            "online": len(rows),
-            "new_seeds": len(changed),
-            "train_s": round(t_train, 4),
-            "resurrected": resurrected,
-            "sim_round_s": round(max(sim_times, default=0.0), 4),
-            **totals,
-            **{k: mean_of(rows, k) for k in ACCURACY_KEYS},
-        }
-        self.rounds.append(summary)
-        if self.journal is not None:
-            self.journal.append({"type": "round", **summary})
-            due = (now + 1) % self.journal.checkpoint_every == 0
-            if due or now + 1 == self.engine.total_rounds:
-                self.engine.now = now + 1  # the state after this round: resume starts at the next
-                self.journal.checkpoint(self, now)
-        if self.progress is not None:
-            self.progress(now + 1, self.engine.total_rounds)
-
-    def _refute_suspicions(self, now: int) -> None:
-        """Move every live peer that others declared crashed to a new epoch.
-
-        Its old ``(peer, epoch)`` is tracked as a departure like any other (kind
-        ``suspected``), so ``verify`` checks that nothing of that epoch survives anywhere.
-        """
-        for pid in self.runtime.declared_dead():
-            old = (pid, self.epochs[pid])
-            if old not in self.tracker.departures:
-                self.tracker.start(
-                    pid,
-                    old[1],
-                    "suspected",
-                    now,
-                    self.runtime.holders_of(old),
-                    self.scenario.exchange.lease_rounds,
-                )
-            self.epochs[pid] = old[1] + 1
-            self.runtime.rekey(pid, old[1] + 1, self.seeds_for(pid, old[1] + 1))
-            self._log(now, "refuted", peer=pid, old_epoch=old[1], epoch=old[1] + 1)
-
-    def _restore_links(self, now: int) -> None:
-        """Re-make graph links a peer dropped (a suspicion, a re-key); devices retry them."""
-        links = self.runtime.neighbor_sets()
-        for a, b in sorted(tuple(sorted(e)) for e in self.graph.edges):
-            if a in links and b in links and (b not in links[a] or a not in links[b]):
-                self.runtime.link(a, b, now)
-
-    def _note_late_holders(self, now: int) -> None:
-        """Count peers that took in a departed seed while its removal was under way.
-
-        A relay that had not heard of the departure yet may pass the seed on (with the
-        lease it has, which bounds it like any other holder); such holders are pending too.
-        """
-        for key in self.tracker.incomplete():
-            for holder in sorted(self.runtime.holders_of(key)):
-                self.tracker.acquired(holder, key, now)
-
-    def _check_resurrections(self, now: int) -> int:
-        """Count holders of a departed seed whose removal had already completed (must be 0)."""
-        count = 0
-        for key, dep in self.tracker.departures.items():
-            if dep.done_round is None:
-                continue
-            for holder in sorted(self.runtime.holders_of(key)):
-                count += 1
-                self._log(now, "resurrected", peer=key[0], epoch=key[1], holder=holder)
-        return count
+        """Play round ``now`` (the engine's clock calls this; see :mod:`hdus_sim.rounds`)."""
+        play_round(self, now, train=train)
 
     @property
     def finished(self) -> bool:
@@ -520,7 +239,7 @@ class Simulation:
         except ActorLostError as exc:
             now = self.engine.now
             self.stopped = {"round": now, "error": str(exc), "cause": exc.cause}
-            self._log(now, "actor_lost", recovered=False, error=str(exc), cause=exc.cause)
+            self.log(now, "actor_lost", recovered=False, error=str(exc), cause=exc.cause)
             raise
 
     def enable_journal(self, run_dir: str | Path, checkpoint_every: int = 1) -> Simulation:
