@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass
 from numbers import Integral
 from typing import Any
@@ -45,9 +45,10 @@ def _check_graph(graph: object, *, where: str) -> nx.Graph:
     return graph
 
 
-def _check_pos(pos: object, *, where: str) -> tuple[float, float]:
+def _check_pos(pos: Iterable[float], *, where: str) -> tuple[float, float]:
+    """``pos`` as a finite ``(x, y)`` pair; anything else (user input) is refused."""
     try:
-        x, y = (float(c) for c in pos)  # type: ignore[union-attr]
+        x, y = (float(c) for c in pos)
     except (TypeError, ValueError):
         raise TopologyError(
             f"{where}: pos must be a pair of numbers (x, y), got {pos!r}; pass e.g. pos=(0.5, 0.5)"

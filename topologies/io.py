@@ -36,17 +36,18 @@ def _parse_label(token: str) -> int | str:
 def _numeric_labels(graph: nx.Graph, name: str) -> nx.Graph:
     """Relabel all-integer labels as ints; refuse two labels naming one number ("1", "01")."""
     labels = {v: _parse_label(v) for v in graph.nodes}
-    if not all(isinstance(label, int) for label in labels.values()):
+    numbers = {v: label for v, label in labels.items() if isinstance(label, int)}
+    if len(numbers) != len(labels):
         return graph
     seen: dict[int, str] = {}
-    for raw, number in labels.items():
+    for raw, number in numbers.items():
         if number in seen:
             raise TopologyError(
                 f"topology file {name}: node labels {seen[number]!r} and {raw!r} both read as "
                 f"{number}; write each node's id one way"
             )
-        seen[number] = raw  # type: ignore[assignment]
-    return nx.relabel_nodes(graph, labels)
+        seen[number] = raw
+    return nx.relabel_nodes(graph, numbers)
 
 
 def _read_edgelist(path: Path) -> nx.Graph:

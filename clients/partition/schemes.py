@@ -19,7 +19,7 @@ def _largest_remainder(quotas: np.ndarray, total: int) -> np.ndarray:
     Hamilton's method: floor everything, then give the leftover units to the largest
     fractional parts (ties to the lower index, deterministically).
     """
-    base = np.floor(quotas).astype(np.int64)
+    base: np.ndarray = np.floor(quotas).astype(np.int64)
     left = int(total - base.sum())
     if left > 0:
         frac = quotas - base
@@ -73,7 +73,8 @@ def _synthetic_reference(
         mean, std = held.mean(axis=0), held.std(axis=0)
     else:
         mean, std = np.zeros(dataset.input_shape), np.ones(dataset.input_shape)
-    return (mean + std * rng.standard_normal(shape)).astype(np.float32)
+    reference: np.ndarray = (mean + std * rng.standard_normal(shape)).astype(np.float32)
+    return reference
 
 
 def _iid_owner(m: int, num_peers: int, rng: np.random.Generator) -> np.ndarray:

@@ -67,7 +67,8 @@ def objective_gradient(
 ) -> np.ndarray:
     """Gradient ``(D, K)`` of the sum-form perturbed objective ``L_b`` for every head."""
     z = x @ w
-    return x.T @ (-ypm * expit(-ypm * z)) + lam * x.shape[0] * w + b
+    grad: np.ndarray = x.T @ (-ypm * expit(-ypm * z)) + lam * x.shape[0] * w + b
+    return grad
 
 
 def _class_objective(
@@ -78,7 +79,7 @@ def _class_objective(
 
 def _hessian(w: np.ndarray, x: np.ndarray, lam_n: float) -> np.ndarray:
     p = expit(x @ w)
-    h = x.T @ (x * (p * (1.0 - p))[:, None])
+    h: np.ndarray = x.T @ (x * (p * (1.0 - p))[:, None])
     h.flat[:: h.shape[0] + 1] += lam_n
     return h
 
@@ -86,7 +87,8 @@ def _hessian(w: np.ndarray, x: np.ndarray, lam_n: float) -> np.ndarray:
 def _solve_pd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve ``matrix @ v = rhs`` for a symmetric positive definite ``matrix`` (Cholesky)."""
     factor = scipy.linalg.cho_factor(matrix, check_finite=False)
-    return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+    solution: np.ndarray = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+    return solution
 
 
 def fit_head(

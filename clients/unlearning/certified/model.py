@@ -328,4 +328,4 @@ class CertifiedRemovalModel:
         self._tau = self._beta = tau
         self._bounds = []
         self.generation = generation
-        return iterations * feats.shape[0]
+        return int(iterations * feats.shape[0])
