@@ -100,6 +100,28 @@ def _read_graphml(path: Path) -> nx.Graph:
     return _numeric_labels(graph, name)
 
 
+def _checked_suffix(file: Path, name: str) -> str:
+    """The lower-case suffix of a topology file that exists, is known and is not too large."""
+    if not file.exists():
+        raise TopologyError(f"topology file {name} does not exist; check the path")
+    if not file.is_file():
+        raise TopologyError(f"topology file {name} is not a regular file; pass a file path")
+    suffix = file.suffix.lower()
+    if suffix not in EDGELIST_SUFFIXES + GRAPHML_SUFFIXES:
+        valid = ", ".join(EDGELIST_SUFFIXES + GRAPHML_SUFFIXES)
+        raise TopologyError(
+            f"topology file {name} has unknown type {suffix or '(no suffix)'!r}; "
+            f"rename it to one of {valid}"
+        )
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise TopologyError(
+            f"topology file {name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte cap; "
+            "give a smaller graph"
+        )
+    return suffix
+
+
 def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
     r"""Load an undirected topology from an edge list or a GraphML file.
 
@@ -145,23 +167,7 @@ def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
     check_seed(seed, where="from_file")
     file = Path(path)
     name = repr(str(file))
-    if not file.exists():
-        raise TopologyError(f"topology file {name} does not exist; check the path")
-    if not file.is_file():
-        raise TopologyError(f"topology file {name} is not a regular file; pass a file path")
-    suffix = file.suffix.lower()
-    if suffix not in EDGELIST_SUFFIXES + GRAPHML_SUFFIXES:
-        valid = ", ".join(EDGELIST_SUFFIXES + GRAPHML_SUFFIXES)
-        raise TopologyError(
-            f"topology file {name} has unknown type {suffix or '(no suffix)'!r}; "
-            f"rename it to one of {valid}"
-        )
-    size = file.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise TopologyError(
-            f"topology file {name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte cap; "
-            "give a smaller graph"
-        )
+    suffix = _checked_suffix(file, name)
     try:
         graph = _read_graphml(file) if suffix in GRAPHML_SUFFIXES else _read_edgelist(file)
     except TopologyError:
