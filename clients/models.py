@@ -55,7 +55,8 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return class logits of shape ``(batch, num_classes)``."""
-        return self.net(x)
+        logits: torch.Tensor = self.net(x)
+        return logits
 
 
 class SmallCNN(nn.Module):
@@ -77,7 +78,8 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return class logits of shape ``(batch, num_classes)``."""
-        return self.head(self.features(x))
+        logits: torch.Tensor = self.head(self.features(x))
+        return logits
 
 
 def _in_features(shape: tuple[int, ...]) -> int:

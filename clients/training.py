@@ -187,7 +187,8 @@ def logits_of(
     model.eval()
     xt = _as_tensor(x).float()
     if xt.shape[0] <= batch_size:
-        return model(xt)
+        logits: torch.Tensor = model(xt)
+        return logits
     return torch.cat([model(xt[i : i + batch_size]) for i in range(0, xt.shape[0], batch_size)])
 
 

@@ -11,6 +11,7 @@ graph: they retry with seeds derived from ``(seed, attempt)`` and raise
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
@@ -529,7 +530,7 @@ def _clustered_gateways_args(
 
 #: Builder name -> a function taking the builder's arguments that checks them (raising
 #: :class:`~topologies.errors.TopologyError` as the builder would) without building.
-ARGUMENT_CHECKS = {
+ARGUMENT_CHECKS: dict[str, Callable[..., object]] = {
     "ring": _ring_args,
     "complete": _complete_args,
     "k_regular": _k_regular_args,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import asdict, dataclass
 from numbers import Integral
 from typing import Any
@@ -45,9 +45,10 @@ def _check_graph(graph: object, *, where: str) -> nx.Graph:
     return graph
 
 
-def _check_pos(pos: object, *, where: str) -> tuple[float, float]:
+def _check_pos(pos: Iterable[float], *, where: str) -> tuple[float, float]:
+    """``pos`` as a finite ``(x, y)`` pair; anything else (user input) is refused."""
     try:
-        x, y = (float(c) for c in pos)  # type: ignore[union-attr]
+        x, y = (float(c) for c in pos)
     except (TypeError, ValueError):
         raise TopologyError(
             f"{where}: pos must be a pair of numbers (x, y), got {pos!r}; pass e.g. pos=(0.5, 0.5)"
@@ -134,15 +135,7 @@ def attach(
     """
     where = "attach"
     graph = _check_graph(graph, where=where)
-    if isinstance(node, bool) or not isinstance(node, Integral):
-        raise TopologyError(
-            f"{where}: node must be an integer id, got {node!r}; pass e.g. node={len(graph)}"
-        )
-    if node in graph:
-        free = max((v for v in graph if isinstance(v, int)), default=-1) + 1
-        raise TopologyError(
-            f"{where}: node {node} is already in the graph; pass a new id such as node={free}"
-        )
+    _check_new_node(graph, node, where=where)
     rule = check_choice(rule, "rule", where=where, choices=ATTACH_RULES)
     k = check_int(k, "k", where=where, minimum=1)
     seed = check_seed(seed, where=where)
@@ -167,19 +160,43 @@ def attach(
     candidates = sorted_nodes(graph.nodes)
     if not candidates:
         return out
-    count = min(k, len(candidates))
-    if rule == "nearest":
-        assert pos is not None
-        targets = _nearest(graph, candidates, pos, count, radius)
-    elif rule == "preferential":
-        weights = np.array([graph.degree(v) + 1 for v in candidates], dtype=float)
-        picks = rng.choice(len(candidates), size=count, replace=False, p=weights / weights.sum())
-        targets = [candidates[i] for i in sorted(picks.tolist())]
-    else:
-        picks = rng.choice(len(candidates), size=count, replace=False)
-        targets = [candidates[i] for i in sorted(picks.tolist())]
+    targets = _attach_targets(graph, candidates, rule, min(k, len(candidates)), pos, radius, rng)
     out.add_edges_from((int(node), v) for v in targets)
     return out
+
+
+def _check_new_node(graph: nx.Graph, node: object, *, where: str) -> None:
+    """Refuse a node id that is not an integer or is already in ``graph``."""
+    if isinstance(node, bool) or not isinstance(node, Integral):
+        raise TopologyError(
+            f"{where}: node must be an integer id, got {node!r}; pass e.g. node={len(graph)}"
+        )
+    if node in graph:
+        free = max((v for v in graph if isinstance(v, int)), default=-1) + 1
+        raise TopologyError(
+            f"{where}: node {node} is already in the graph; pass a new id such as node={free}"
+        )
+
+
+def _attach_targets(
+    graph: nx.Graph,
+    candidates: list[Hashable],
+    rule: str,
+    count: int,
+    pos: tuple[float, float] | None,
+    radius: float | None,
+    rng: np.random.Generator,
+) -> list[Hashable]:
+    """The ``count`` existing nodes a joining node links to under ``rule`` (see :func:`attach`)."""
+    if rule == "nearest":
+        assert pos is not None
+        return _nearest(graph, candidates, pos, count, radius)
+    if rule == "preferential":
+        weights = np.array([graph.degree(v) + 1 for v in candidates], dtype=float)
+        picks = rng.choice(len(candidates), size=count, replace=False, p=weights / weights.sum())
+        return [candidates[i] for i in sorted(picks.tolist())]
+    picks = rng.choice(len(candidates), size=count, replace=False)
+    return [candidates[i] for i in sorted(picks.tolist())]
 
 
 def repair(

@@ -36,17 +36,18 @@ def _parse_label(token: str) -> int | str:
 def _numeric_labels(graph: nx.Graph, name: str) -> nx.Graph:
     """Relabel all-integer labels as ints; refuse two labels naming one number ("1", "01")."""
     labels = {v: _parse_label(v) for v in graph.nodes}
-    if not all(isinstance(label, int) for label in labels.values()):
+    numbers = {v: label for v, label in labels.items() if isinstance(label, int)}
+    if len(numbers) != len(labels):
         return graph
     seen: dict[int, str] = {}
-    for raw, number in labels.items():
+    for raw, number in numbers.items():
         if number in seen:
             raise TopologyError(
                 f"topology file {name}: node labels {seen[number]!r} and {raw!r} both read as "
                 f"{number}; write each node's id one way"
             )
-        seen[number] = raw  # type: ignore[assignment]
-    return nx.relabel_nodes(graph, labels)
+        seen[number] = raw
+    return nx.relabel_nodes(graph, numbers)
 
 
 def _read_edgelist(path: Path) -> nx.Graph:
@@ -99,6 +100,28 @@ def _read_graphml(path: Path) -> nx.Graph:
     return _numeric_labels(graph, name)
 
 
+def _checked_suffix(file: Path, name: str) -> str:
+    """The lower-case suffix of a topology file that exists, is known and is not too large."""
+    if not file.exists():
+        raise TopologyError(f"topology file {name} does not exist; check the path")
+    if not file.is_file():
+        raise TopologyError(f"topology file {name} is not a regular file; pass a file path")
+    suffix = file.suffix.lower()
+    if suffix not in EDGELIST_SUFFIXES + GRAPHML_SUFFIXES:
+        valid = ", ".join(EDGELIST_SUFFIXES + GRAPHML_SUFFIXES)
+        raise TopologyError(
+            f"topology file {name} has unknown type {suffix or '(no suffix)'!r}; "
+            f"rename it to one of {valid}"
+        )
+    size = file.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise TopologyError(
+            f"topology file {name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte cap; "
+            "give a smaller graph"
+        )
+    return suffix
+
+
 def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
     r"""Load an undirected topology from an edge list or a GraphML file.
 
@@ -144,23 +167,7 @@ def from_file(path: str | os.PathLike[str], *, seed: int = 0) -> nx.Graph:
     check_seed(seed, where="from_file")
     file = Path(path)
     name = repr(str(file))
-    if not file.exists():
-        raise TopologyError(f"topology file {name} does not exist; check the path")
-    if not file.is_file():
-        raise TopologyError(f"topology file {name} is not a regular file; pass a file path")
-    suffix = file.suffix.lower()
-    if suffix not in EDGELIST_SUFFIXES + GRAPHML_SUFFIXES:
-        valid = ", ".join(EDGELIST_SUFFIXES + GRAPHML_SUFFIXES)
-        raise TopologyError(
-            f"topology file {name} has unknown type {suffix or '(no suffix)'!r}; "
-            f"rename it to one of {valid}"
-        )
-    size = file.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise TopologyError(
-            f"topology file {name} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte cap; "
-            "give a smaller graph"
-        )
+    suffix = _checked_suffix(file, name)
     try:
         graph = _read_graphml(file) if suffix in GRAPHML_SUFFIXES else _read_edgelist(file)
     except TopologyError:

@@ -137,10 +137,12 @@ class _ReluTransform:
         self.weights, self.offsets, self.centre, self.shift = weights, offsets, centre, shift
 
     def project(self, flat: np.ndarray) -> np.ndarray:
-        return np.maximum((flat - self.centre) @ self.weights + self.offsets, 0.0)
+        out: np.ndarray = np.maximum((flat - self.centre) @ self.weights + self.offsets, 0.0)
+        return out
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.project(_flatten(x)) - self.shift
+        out: np.ndarray = self.project(_flatten(x)) - self.shift
+        return out
 
 
 class _LinearTransform:
@@ -150,7 +152,8 @@ class _LinearTransform:
         self.centre, self.proj = centre, proj
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (_flatten(x) - self.centre) @ self.proj
+        out: np.ndarray = (_flatten(x) - self.centre) @ self.proj
+        return out
 
 
 def _relu_map(d_in: int, dim: int, seed: int, public: np.ndarray | None) -> Transform:
@@ -223,7 +226,8 @@ def build_feature_map(
         def run_module(x: np.ndarray) -> np.ndarray:
             with torch.no_grad():
                 out = module(torch.from_numpy(x))
-            return out.reshape(out.shape[0], -1).double().numpy()
+            flat: np.ndarray = out.reshape(out.shape[0], -1).double().numpy()
+            return flat
 
         return FeatureMap(
             run_module, f"module:{type(spec).__name__}", bias=bias, normalize=normalize

@@ -1,51 +1,8 @@
-r"""Certified removal (Guo, Goldstein, Hannun, van der Maaten, ICML 2020) for a linear head.
+"""The certified-removal main model: a perturbed linear head on frozen features.
 
-The model is one-vs-rest L2-regularised logistic regression on frozen features ``x`` with
-``||x|| <= 1`` (:mod:`clients.unlearning.features`). For every class ``k`` (labels
-``y_ik = +1`` for class ``k``, ``-1`` otherwise) the training algorithm returns the exact
-minimiser (Newton's method in float64) of the *perturbed* sum-form objective
-
-.. math::
-
-    L_b(w_k; D) = \sum_{i \in D} \log(1 + e^{-y_{ik} w_k^\top x_i})
-                  + \frac{\lambda |D|}{2} \|w_k\|^2 + b_k^\top w_k,
-    \qquad b \sim \mathcal N(0, \sigma^2 I_{D \times K}) \text{ drawn once}.
-
-**Removal** of ``(x, y)`` is one Newton step on the remaining data ``D'`` (Guo et al.,
-Eq. 4): with ``Delta_k = lambda w_k + grad l(w_k^T x, y_k)`` (the point's loss gradient
-plus its share of the regulariser) and ``H_k`` the Hessian of ``L(.; D')`` at ``w_k``,
-
-.. math:: w_k \leftarrow w_k + H_k^{-1} \Delta_k .
-
-**Bound** (Corollary 1, data dependent, per removal, summed over the ``K`` heads):
-
-.. math::
-
-    \beta_t = \sum_k \gamma \, \|X'\|_2 \, \|H_k^{-1}\Delta_k\|_2 \, \|X' H_k^{-1}\Delta_k\|_2
-              + \|H_k v_k - \Delta_k\|_2
-
-with ``gamma = 1/4`` (the Lipschitz constant the paper uses for the logistic loss's second
-derivative; the true one, ``1/(6 sqrt 3)``, is smaller, so the bound is conservative),
-``X'`` the feature matrix of ``D'`` and ``||X'||_2`` its exact spectral norm (symmetric
-eigensolver on ``X'^T X'``, never a power iteration, plus a 1e-8 relative margin). The
-last term accounts for the linear solve's own rounding. The accumulated residual bound is
-``beta = tau + sum_t beta_t`` where ``tau`` is the training optimum's measured gradient
-norm (the theorems assume an exact minimiser, so its small error is charged too).
-
-**Certificate** (Theorem 3): with ``c = sqrt(2 ln(1.5 / delta))``, the removed model is
-``(eps, delta)``-indistinguishable from retraining as long as ``beta <= sigma * eps / c``:
-the *budget*. ``sigma`` is given directly (``sigma=``), or derived from the residual
-budget ``eps'`` one wants to allow (``residual_budget=``) as ``sigma = c * eps' / eps``,
-Theorem 3's form; then the budget equals ``eps'`` whatever ``eps``: smaller ``eps`` means
-more noise, not fewer removals. When a removal would push ``beta`` past the budget, the
-head is retrained from scratch on the remaining data with a fresh ``b`` and ``beta``
-restarts at the new ``tau`` (Algorithm 2: the outcome says ``"full_retrain"``).
-``eps = inf`` gives the non-private reference (``sigma = 0`` unless given, unlimited
-budget): its certificate is vacuous.
-
-Preconditions are checked, never assumed: ``lambda > 0``, feature rows of norm <= 1,
-the optimum reached (gradient norm <= ``tol``); otherwise :class:`CertificationError`.
-The perturbation ``b`` and the pre-removal weights are private: they are never returned.
+:class:`CertifiedRemovalModel` trains the head (:func:`~.logistic.fit_head`), removes
+points by Newton steps while the accumulated residual bound stays within the certificate's
+budget, and retrains with a fresh perturbation when it would not.
 """
 
 from __future__ import annotations
@@ -53,13 +10,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import scipy.linalg
 import torch
-from scipy.special import expit
 from torch import nn
 
 from clients.unlearning.base import (
@@ -76,171 +29,21 @@ from clients.unlearning.base import (
     positive_float,
     positive_int,
 )
+from clients.unlearning.certified.logistic import (
+    _targets,
+    fit_head,
+    newton_removal,
+    noise_constant,
+    objective_gradient,
+)
 from clients.unlearning.features import build_feature_map
 
-__all__ = [
-    "DEFAULT_EPS_GRID",
-    "DEFAULT_RESIDUAL_BUDGET",
-    "GAMMA_LOGISTIC",
-    "CertifiedRemovalModel",
-    "EpsAccuracy",
-    "accuracy_vs_eps",
-    "noise_constant",
-    "spectral_norm_upper",
-]
-
-#: Lipschitz constant of the logistic loss's second derivative used by Guo et al.
-GAMMA_LOGISTIC = 0.25
+__all__ = ["DEFAULT_RESIDUAL_BUDGET", "CertifiedRemovalModel"]
 
 #: Gradient-residual budget ``eps'`` allowed between retrains when ``sigma`` is not given
 #: (sum-form gradient units). On 1,000 digits with the defaults one removal costs about
 #: 0.05, so this allows a handful of removals per retrain.
 DEFAULT_RESIDUAL_BUDGET = 0.25
-
-#: The epsilon grid printed by benchmarks (``inf`` = no perturbation).
-DEFAULT_EPS_GRID: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, math.inf)
-
-#: Relative safety margin on the computed spectral norm (eigensolver and Gram rounding).
-_SPECTRAL_MARGIN = 1e-8
-
-
-def noise_constant(delta: float) -> float:
-    """Return ``c = sqrt(2 ln(1.5 / delta))`` of Guo et al.'s Theorem 3.
-
-    Examples
-    --------
-    >>> round(noise_constant(1e-5), 2)
-    4.88
-    """
-    return math.sqrt(2.0 * math.log(1.5 / delta))
-
-
-def spectral_norm_upper(x: np.ndarray) -> float:
-    """Return an upper bound on ``||x||_2`` (largest singular value), tight to ~1e-8.
-
-    Computed from the largest eigenvalue of the Gram matrix ``x^T x`` with LAPACK's
-    symmetric eigensolver (backward stable), then inflated by a relative 1e-8 margin that
-    covers its rounding: a proven bound, unlike a power iteration, which underestimates.
-    """
-    if x.shape[0] == 0:
-        return 0.0
-    gram = x.T @ x
-    top = scipy.linalg.eigh(
-        gram, eigvals_only=True, subset_by_index=[gram.shape[0] - 1, gram.shape[0] - 1]
-    )[0]
-    return math.sqrt(max(float(top), 0.0)) * (1.0 + _SPECTRAL_MARGIN) + 1e-300
-
-
-def _targets(y: np.ndarray, num_classes: int) -> np.ndarray:
-    """One-vs-rest labels: ``+1`` for the sample's class, ``-1`` elsewhere, ``(n, K)``."""
-    return np.where(y[:, None] == np.arange(num_classes)[None, :], 1.0, -1.0)
-
-
-def objective_gradient(
-    w: np.ndarray, x: np.ndarray, ypm: np.ndarray, lam: float, b: np.ndarray
-) -> np.ndarray:
-    """Gradient ``(D, K)`` of the sum-form perturbed objective ``L_b`` for every head."""
-    z = x @ w
-    return x.T @ (-ypm * expit(-ypm * z)) + lam * x.shape[0] * w + b
-
-
-def _class_objective(
-    w: np.ndarray, x: np.ndarray, y: np.ndarray, lam_n: float, b: np.ndarray
-) -> float:
-    return float(np.logaddexp(0.0, -y * (x @ w)).sum() + 0.5 * lam_n * (w @ w) + b @ w)
-
-
-def _hessian(w: np.ndarray, x: np.ndarray, lam_n: float) -> np.ndarray:
-    p = expit(x @ w)
-    h = x.T @ (x * (p * (1.0 - p))[:, None])
-    h.flat[:: h.shape[0] + 1] += lam_n
-    return h
-
-
-def _solve_pd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve ``matrix @ v = rhs`` for a symmetric positive definite ``matrix`` (Cholesky)."""
-    factor = scipy.linalg.cho_factor(matrix, check_finite=False)
-    return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-
-
-def fit_head(
-    x: np.ndarray, ypm: np.ndarray, lam: float, b: np.ndarray, *, tol: float, max_iter: int
-) -> tuple[np.ndarray, int, float]:
-    """Minimise ``L_b`` exactly (damped Newton, float64) for every one-vs-rest head.
-
-    Returns
-    -------
-    tuple
-        ``(w, iterations, residual)``: weights ``(D, K)``, total Newton iterations over
-        the heads (each one pass over the data), and ``||grad L_b(w; D)||_F``.
-
-    Raises
-    ------
-    CertificationError
-        If the gradient norm is still above ``tol`` after ``max_iter`` iterations per head.
-    """
-    n, dim = x.shape
-    classes = ypm.shape[1]
-    lam_n = lam * n
-    w_all = np.zeros((dim, classes))
-    per_class = tol / math.sqrt(classes)
-    iterations = 0
-    for k in range(classes):
-        w, y, bk = w_all[:, k].copy(), ypm[:, k], b[:, k]
-        for _ in range(max_iter):
-            grad = x.T @ (-y * expit(-y * (x @ w))) + lam_n * w + bk
-            if np.linalg.norm(grad) <= per_class:
-                break
-            step = -_solve_pd(_hessian(w, x, lam_n), grad)
-            f0, slope, t = _class_objective(w, x, y, lam_n, bk), float(grad @ step), 1.0
-            while t > 1.0 / 1024 and _class_objective(w + t * step, x, y, lam_n, bk) > (
-                f0 + 1e-4 * t * slope
-            ):
-                t *= 0.5
-            # Near the optimum rounding hides the decrease: the full step is then right.
-            w = w + (t if t > 1.0 / 1024 else 1.0) * step
-            iterations += 1
-        w_all[:, k] = w
-    residual = float(np.linalg.norm(objective_gradient(w_all, x, ypm, lam, b)))
-    if not residual <= tol:
-        raise CertificationError(
-            f"training did not reach the exact optimum the certificate assumes: gradient "
-            f"norm {residual:.3g} > tol {tol:.3g} after {max_iter} Newton iterations per "
-            "class; raise lam, max_newton_iter or tol"
-        )
-    return w_all, iterations, residual
-
-
-def newton_removal(
-    w: np.ndarray,
-    x_rem: np.ndarray,
-    x_del: np.ndarray,
-    ypm_del: np.ndarray,
-    lam: float,
-) -> tuple[np.ndarray, float]:
-    """One Newton removal step for one point; return ``(update (D, K), residual bound)``.
-
-    ``x_rem`` is the feature matrix of the remaining data ``D'`` (without the point),
-    ``x_del`` the removed point's features and ``ypm_del`` its ``(K,)`` +-1 labels. The
-    update is ``H_k^{-1} Delta_k`` per head; the bound is Corollary 1 summed over heads
-    plus the linear solves' residuals (module docstring).
-    """
-    lam_n = lam * x_rem.shape[0]
-    x_norm = spectral_norm_upper(x_rem)
-    update = np.empty_like(w)
-    bound = 0.0
-    for k in range(w.shape[1]):
-        wk, yk = w[:, k], float(ypm_del[k])
-        delta = lam * wk + x_del * (-yk * expit(-yk * float(x_del @ wk)))
-        hess = _hessian(wk, x_rem, lam_n)
-        v = _solve_pd(hess, delta)
-        solve_error = float(np.linalg.norm(hess @ v - delta))
-        bound += (
-            GAMMA_LOGISTIC * x_norm * float(np.linalg.norm(v)) * float(np.linalg.norm(x_rem @ v))
-        )
-        bound += solve_error
-        update[:, k] = v
-    return update, bound
 
 
 class CertifiedRemovalModel:
@@ -525,80 +328,4 @@ class CertifiedRemovalModel:
         self._tau = self._beta = tau
         self._bounds = []
         self.generation = generation
-        return iterations * feats.shape[0]
-
-
-@dataclass(frozen=True)
-class EpsAccuracy:
-    """One point of the accuracy-vs-epsilon curve.
-
-    Attributes
-    ----------
-    eps
-        Certificate epsilon (``inf``: no perturbation).
-    sigma
-        Perturbation standard deviation used.
-    budget
-        Gradient-residual budget between retrains (same for every finite eps when
-        ``residual_budget`` is fixed).
-    accuracy
-        Test accuracy of the freshly trained head, in [0, 1].
-    """
-
-    eps: float
-    sigma: float
-    budget: float
-    accuracy: float
-
-
-def accuracy_vs_eps(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    input_shape: Sequence[int],
-    num_classes: int,
-    seed: int,
-    eps_values: Sequence[float] = DEFAULT_EPS_GRID,
-    **options: Any,
-) -> list[EpsAccuracy]:
-    """Train one certified head per epsilon and return its test accuracy.
-
-    With a fixed ``residual_budget`` (default :data:`DEFAULT_RESIDUAL_BUDGET`) every
-    epsilon supports the same number of removals between retrains; smaller epsilon
-    buys its stronger guarantee with more noise ``sigma = c * budget / eps``, hence
-    lower accuracy. ``eps = inf`` is the non-private reference.
-
-    Parameters
-    ----------
-    x_train, y_train, x_test, y_test
-        Training and test data (inputs ``(n, *input_shape)``).
-    input_shape, num_classes, seed
-        As for :class:`CertifiedRemovalModel`.
-    eps_values
-        The epsilons to evaluate.
-    **options
-        Other :class:`CertifiedRemovalModel` options (not ``sigma`` or ``eps``).
-
-    Returns
-    -------
-    list of EpsAccuracy
-        One row per epsilon, in the order given.
-    """
-    if "sigma" in options or "eps" in options:
-        raise UnlearningError(
-            "accuracy_vs_eps derives sigma from each eps; pass residual_budget, not sigma/eps"
-        )
-    ids = np.arange(len(y_train), dtype=np.int64)
-    y_true = np.asarray(y_test)
-    rows = []
-    for eps in eps_values:
-        model = CertifiedRemovalModel(
-            input_shape=input_shape, num_classes=num_classes, seed=seed, eps=eps, **options
-        )
-        model.fit(x_train, y_train, ids)
-        pred = model.logits(torch.from_numpy(np.asarray(x_test, dtype=np.float32))).argmax(1)
-        accuracy = float((pred.numpy() == y_true).mean())
-        rows.append(EpsAccuracy(float(eps), model.sigma, model.budget, accuracy))
-    return rows
+        return int(iterations * feats.shape[0])
