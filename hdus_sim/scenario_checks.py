@@ -1,4 +1,4 @@
-"""Checks across a scenario's fields, and the size budget, run before anything is built.
+"""Checks across a scenario's fields, run before anything is built (the budget first).
 
 :class:`~hdus_sim.scenario.Scenario` calls these from its model validator, once every field
 has its type: first :func:`check_budget` (pure arithmetic: a complete graph on 100,000 peers
@@ -15,22 +15,28 @@ be refused at run time, a file topology joined at round 0); ``hdus-sim validate`
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
 
 from clients.catalog import DATASET_CLASSES, MAIN_ARCHITECTURE_NAMES, UNLEARNING_OPTION_NAMES
+from hdus_sim.scenario_budget import (
+    BUILD_IN_VALIDATION_EDGES,
+    DATASET_SIZES,
+    LimitsSpec,
+    check_budget,
+    estimate_edges,
+    fail,
+    id_ranges,
+)
 
 if TYPE_CHECKING:
     from hdus_sim.scenario import Event, Scenario
 
 __all__ = [
-    "LimitsSpec",
+    "LimitsSpec",  # re-exported from scenario_budget, with check_budget and estimate_edges
     "check_budget",
     "check_events",
     "check_fields",
@@ -41,283 +47,12 @@ __all__ = [
     "scenario_notes",
 ]
 
-#: Samples of the datasets whose size is known without reading files.
-_DATASET_SIZES = {"digits": 1797}
-#: Largest topology file read (bytes); its edges also count against ``limits.max_edges``.
-MAX_TOPOLOGY_FILE_BYTES = 64 * 1024 * 1024
-#: ``clustered_gateways`` computes a devices x gateways distance table (24 bytes a pair).
-_MAX_GATEWAY_PAIRS = 2_000_000
-#: Validation builds the initial graph (checking its connectivity) up to this many edges
-#: (about 0.3 s); a larger one has its parameters checked without building it.
-BUILD_IN_VALIDATION_EDGES = 20_000
-#: A random builder is refused up front when more than this many nodes would be isolated
-#: on average: it would retry 100 times (each a full build) and then fail anyway.
-_MAX_EXPECTED_ISOLATED = 10.0
-
-
-class LimitsSpec(BaseModel):
-    """The size budget a scenario is checked against before anything is built.
-
-    The defaults fit one machine with a few GB of memory; raise a limit to run a larger
-    scenario knowingly (networkx holds about 300 bytes per edge, the engine a few hundred
-    bytes per peer and round of churn bookkeeping). The hard ceilings stop a typo from
-    turning validation itself into a multi-hour job.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-    #: peers ever online: initial peers, scripted joins and expected churn arrivals
-    max_peers: Annotated[int, Field(ge=2, le=10_000_000)] = 100_000
-    #: edges of the initial graph, counted (or expected, for random graphs) before building
-    max_edges: Annotated[int, Field(ge=1, le=100_000_000)] = 1_000_000
-    #: scripted rounds plus settle rounds
-    max_rounds: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
-    #: peers x rounds (per-peer, per-round bookkeeping: churn masks, deletion draws)
-    max_peer_rounds: Annotated[int, Field(ge=1, le=10_000_000_000)] = 5_000_000
-    #: peers ever online when a ``churn`` section is given: churn is planned peer by peer
-    #: during validation (about 1 ms a peer, per-peer random streams)
-    max_churn_peers: Annotated[int, Field(ge=2, le=10_000_000)] = 10_000
-    #: expected deletion requests (the Poisson stream plus scripted ones)
-    max_deletion_requests: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
-    #: values of a synthetic dataset, samples x dimensions (4 bytes each)
-    max_synthetic_values: Annotated[int, Field(ge=1, le=4_000_000_000)] = 100_000_000
-
-
-def _fail(field: str, message: str) -> ValueError:
-    return ValueError(f"`{field}`: {message}")
-
-
-def _num(value: Any) -> float | None:
-    """``value`` as a float if it is a real number (not a bool), else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _ranges(ids: Iterable[int], limit: int = 8) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``, cut after ``limit`` runs."""
-    items = sorted(ids)
-    runs: list[str] = []
-    i = 0
-    while i < len(items):
-        j = i
-        while j + 1 < len(items) and items[j + 1] == items[j] + 1:
-            j += 1
-        runs.append(str(items[i]) if i == j else f"{items[i]}-{items[j]}")
-        i = j + 1
-    shown = ", ".join(runs[:limit])
-    return (shown + ", ...") if len(runs) > limit else (shown or "none")
-
-
-# ---------------------------------------------------------------------------- budget
-def _file_edges(path: Path) -> int:
-    """Edges a topology file holds, counted without building a graph (lines or tags)."""
-    if path.suffix.lower() == ".graphml":
-        count = 0
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                count += len(re.findall(rb"<edge[\s/>]", chunk))
-        return count
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.split(b"#", 1)[0].strip())
-
-
-def estimate_edges(kind: str, n: int, params: dict[str, Any]) -> int | None:
-    """Edges the builder ``kind`` makes on ``n`` nodes (expected, for random graphs).
-
-    ``None`` when a parameter is missing or not a number: the builder then refuses it with
-    its own message, before it builds anything.
-
-    Examples
-    --------
-    >>> estimate_edges("complete", 100_000, {})
-    4999950000
-    >>> estimate_edges("k_regular", 1000, {"k": 4}), estimate_edges("ring", 10, {})
-    (2000, 10)
-    """
-    pairs = n * (n - 1) // 2
-    if kind == "ring":
-        return n
-    if kind == "complete":
-        return pairs
-    if kind == "grid":
-        return 2 * n
-    if kind in ("k_regular", "small_world"):
-        k = _num(params.get("k"))
-        return None if k is None else int(n * max(k, 0) // 2)
-    if kind == "scale_free":
-        m = _num(params.get("m"))
-        return None if m is None else int(max(n - m, 0) * max(m, 0))
-    if kind == "erdos_renyi":
-        p = _num(params.get("p"))
-        return None if p is None else int(min(max(p, 0.0), 1.0) * pairs)
-    if kind == "random_geometric":
-        r = _num(params.get("radius"))
-        return None if r is None else int(min(math.pi * max(r, 0.0) ** 2, 1.0) * pairs)
-    if kind == "clustered_gateways":
-        g = _num(params.get("gateways"))
-        if g is None:
-            return None
-        g = int(min(max(g, 0), n))
-        backbone = g * (g - 1) // 2 if params.get("backbone") == "complete" else g
-        return backbone + (n - g)
-    if kind == "file":
-        path = params.get("path")
-        if not isinstance(path, str | Path) or not Path(path).is_file():
-            return None  # the loader names the missing file
-        return _file_edges(Path(path))
-    return None
-
-
-def _expected_peers(sc: Scenario) -> int:
-    """Peers ever online, estimated from the fields alone (before churn is planned)."""
-    joins = {e.peer for e in sc.events if e.kind == "join" and e.peer is not None}
-    total = sc.peers.initial + len(joins - set(range(sc.peers.initial)))
-    churn = sc.churn
-    if churn is not None and churn.arrivals is not None:
-        total += math.ceil(churn.arrivals.rate * sc.rounds)
-    if churn is not None and churn.trace is not None and churn.trace.intervals:
-        total += len(churn.trace.intervals)
-    return total
-
-
-def check_budget(sc: Scenario) -> None:
-    """Refuse a scenario whose size is over ``limits`` (arithmetic only, nothing is built)."""
-    lim = sc.limits
-    n = sc.peers.initial
-    if n > lim.max_peers:
-        raise _fail(
-            "peers.initial",
-            f"{n:,} peers is over the budget limits.max_peers = {lim.max_peers:,}; use fewer "
-            "peers, or raise limits.max_peers if the machine can hold them",
-        )
-    peers = _expected_peers(sc)
-    if peers > lim.max_peers:
-        raise _fail(
-            "peers",
-            f"about {peers:,} peers are ever online (initial, joins and churn arrivals), over "
-            f"the budget limits.max_peers = {lim.max_peers:,}; lower churn.arrivals.rate or "
-            "the rounds, or raise limits.max_peers",
-        )
-    if sc.churn is not None and peers > lim.max_churn_peers:
-        raise _fail(
-            "churn",
-            f"churn is planned peer by peer before the run (about 1 ms a peer): {peers:,} peers "
-            f"is over the budget limits.max_churn_peers = {lim.max_churn_peers:,}; use fewer "
-            "peers, or raise limits.max_churn_peers and expect validation to take longer",
-        )
-    total_rounds = sc.rounds + sc.effective_settle_rounds
-    if total_rounds > lim.max_rounds:
-        field = "rounds"
-        if sc.rounds <= sc.effective_settle_rounds:  # name what made the settle rounds large
-            ex = sc.exchange
-            field = "settle_rounds" if sc.settle_rounds is not None else "exchange.relay_hops"
-            if sc.settle_rounds is None and ex.heartbeat_timeout >= ex.relay_hops:
-                field = "exchange.heartbeat_timeout"
-        raise _fail(
-            field,
-            f"{sc.rounds:,} rounds plus {sc.effective_settle_rounds:,} settle rounds "
-            f"(heartbeat_timeout + relay_hops + 1 unless set) is over the budget "
-            f"limits.max_rounds = {lim.max_rounds:,}; lower them or raise limits.max_rounds",
-        )
-    if peers * total_rounds > lim.max_peer_rounds:
-        raise _fail(
-            "rounds",
-            f"{peers:,} peers x {total_rounds:,} rounds = {peers * total_rounds:,} peer-rounds, "
-            f"over the budget limits.max_peer_rounds = {lim.max_peer_rounds:,}; use fewer "
-            "peers or rounds, or raise limits.max_peer_rounds",
-        )
-    kind, params = sc.topology.kind, sc.topology.params
-    if kind == "file":
-        path = params.get("path")
-        if isinstance(path, str) and Path(path).is_file():
-            size = Path(path).stat().st_size
-            if size > MAX_TOPOLOGY_FILE_BYTES:
-                raise _fail(
-                    "topology.params.path",
-                    f"{path!r} is {size:,} bytes, over the {MAX_TOPOLOGY_FILE_BYTES:,}-byte "
-                    "cap for topology files; give a smaller graph",
-                )
-    edges = estimate_edges(kind, n, params)
-    if edges is not None and edges > lim.max_edges:
-        mean = 2 * edges / max(n, 1)
-        raise _fail(
-            "topology",
-            f"the {kind} graph on {n:,} peers has {'about ' if kind in _RANDOM else ''}"
-            f"{edges:,} edges (mean degree {mean:,.0f}), over the budget limits.max_edges = "
-            f"{lim.max_edges:,}; use a sparser topology (e.g. kind: k_regular, params: "
-            f"{{k: 4}} gives {2 * n:,} edges), fewer peers, or raise limits.max_edges",
-        )
-    if kind == "clustered_gateways":
-        g = _num(params.get("gateways"))
-        if g is not None and g >= 1 and (n - g) * g > _MAX_GATEWAY_PAIRS:
-            raise _fail(
-                "topology.params.gateways",
-                f"{int(g):,} gateways for {n:,} peers needs a {(n - int(g)) * int(g):,}-entry "
-                f"distance table, over {_MAX_GATEWAY_PAIRS:,}; use fewer gateways",
-            )
-    _check_density(kind, n, params)
-    stream = sc.deletion_requests
-    if stream is not None:
-        end = sc.rounds if stream.end is None else min(stream.end, sc.rounds)
-        expected = stream.rate * peers * max(end - stream.start, 0)
-        if expected > lim.max_deletion_requests:
-            raise _fail(
-                "deletion_requests.rate",
-                f"{stream.rate} requests per peer and round over {peers:,} peers and "
-                f"{max(end - stream.start, 0):,} rounds is about {expected:,.0f} requests, over "
-                f"the budget limits.max_deletion_requests = {lim.max_deletion_requests:,}; "
-                "lower the rate or the window (start, end)",
-            )
-    ds = sc.dataset
-    if ds.name == "synthetic" and ds.synthetic_samples is not None:
-        values = ds.synthetic_samples * ds.synthetic_dim
-        if values > lim.max_synthetic_values:
-            raise _fail(
-                "dataset.synthetic_samples",
-                f"{ds.synthetic_samples:,} samples x {ds.synthetic_dim:,} dimensions = "
-                f"{values:,} values ({4 * values / 2**30:,.1f} GiB), over the budget "
-                f"limits.max_synthetic_values = {lim.max_synthetic_values:,}; use fewer "
-                "samples or dimensions",
-            )
-
-
-_RANDOM = ("erdos_renyi", "random_geometric")
-
-
-def _check_density(kind: str, n: int, params: dict[str, Any]) -> None:
-    """Refuse random graphs so sparse that they are almost never connected (before retrying)."""
-    if n < 2:
-        return
-    if kind == "erdos_renyi":
-        p = _num(params.get("p"))
-        if p is None or not 0 < p < 1:
-            return
-        isolated = n * math.exp((n - 1) * math.log1p(-p))
-        fix = f"raise p above about ln(n)/n = {math.log(n) / n:.3g}"
-        field = "topology.params.p"
-    elif kind == "random_geometric":
-        r = _num(params.get("radius"))
-        if r is None or r <= 0 or math.pi * r * r >= 1:
-            return
-        isolated = n * math.exp((n - 1) * math.log1p(-math.pi * r * r))
-        fix = f"raise radius above about sqrt(ln(n)/(pi n)) = {math.sqrt(math.log(n) / (math.pi * n)):.3g}"  # noqa: E501
-        field = "topology.params.radius"
-    else:
-        return
-    if isolated > _MAX_EXPECTED_ISOLATED:
-        raise _fail(
-            field,
-            f"the {kind} graph on {n:,} peers with {field.rsplit('.', 1)[1]}="
-            f"{params[field.rsplit('.', 1)[1]]} leaves about {isolated:,.0f} peers without "
-            f"a link, so it is (almost) never connected; {fix}",
-        )
-
 
 # ---------------------------------------------------------------------------- fields
 def _devices(field: str, names: Iterable[str]) -> None:
     for name in names:
         if name not in MAIN_ARCHITECTURE_NAMES:
-            raise _fail(
+            raise fail(
                 f"{field}.{name}" if field.endswith(("by_device", "profiles")) else field,
                 f"unknown device class {name!r}; choose from {sorted(MAIN_ARCHITECTURE_NAMES)}",
             )
@@ -330,33 +65,33 @@ def check_fields(sc: Scenario) -> None:
     _devices("peers.profiles", p.profiles)
     for role, device in p.devices_by_role.items():
         if device not in MAIN_ARCHITECTURE_NAMES:
-            raise _fail(
+            raise fail(
                 f"peers.devices_by_role.{role}",
                 f"unknown device class {device!r}; choose from {sorted(MAIN_ARCHITECTURE_NAMES)}",
             )
     for kind, options in p.unlearning_options.items():
         if kind not in UNLEARNING_OPTION_NAMES:
-            raise _fail(
+            raise fail(
                 f"peers.unlearning_options.{kind}",
                 f"unknown unlearning kind {kind!r}; choose from {sorted(UNLEARNING_OPTION_NAMES)}",
             )
         allowed = [o for o in UNLEARNING_OPTION_NAMES[kind] if o != "public_x"]
         for name in options:
             if name not in allowed:
-                raise _fail(
+                raise fail(
                     f"peers.unlearning_options.{kind}.{name}",
                     f"unknown option {name!r} for {kind}; valid options: {allowed}",
                 )
     classes = DATASET_CLASSES.get(sc.dataset.name)
     part = sc.partition
     if classes is not None and part.classes_dropped >= classes:
-        raise _fail(
+        raise fail(
             "partition.classes_dropped",
             f"{part.classes_dropped} classes dropped, but dataset {sc.dataset.name!r} has only "
             f"{classes}: every peer must keep at least one; use {classes - 1} or fewer "
             f"(<= {classes // 2} lets any 2 peers cover every class)",
         )
-    size = _DATASET_SIZES.get(sc.dataset.name)
+    size = DATASET_SIZES.get(sc.dataset.name)
     if sc.dataset.name == "synthetic":
         size = sc.dataset.synthetic_samples
     if size is not None:
@@ -367,14 +102,14 @@ def check_fields(sc: Scenario) -> None:
         taken = 0.0
         for field, value in counts.items():
             if value >= 1 and value > size:
-                raise _fail(
+                raise fail(
                     field,
                     f"{value:g} samples, but dataset {sc.dataset.name!r} has {size:,}; give a "
                     "count below that or a fraction in (0, 1)",
                 )
             taken += value if value >= 1 else value * size
         if taken >= size:
-            raise _fail(
+            raise fail(
                 "partition",
                 f"the reference set and the global test set take {taken:,.0f} of the "
                 f"{size:,} samples of {sc.dataset.name!r}, leaving none for the peers; lower "
@@ -382,14 +117,14 @@ def check_fields(sc: Scenario) -> None:
             )
     bd = sc.backdoor
     if bd is not None and classes is not None and bd.target >= classes:
-        raise _fail(
+        raise fail(
             "backdoor.target",
             f"class {bd.target} does not exist: dataset {sc.dataset.name!r} has classes "
             f"0..{classes - 1}",
         )
     stream = sc.deletion_requests
     if stream is not None and stream.end is not None and stream.end <= stream.start:
-        raise _fail(
+        raise fail(
             "deletion_requests.end",
             f"end ({stream.end}) must be after start ({stream.start}); leave end out to run "
             "to the last round",
@@ -407,7 +142,7 @@ def check_class_drop(sc: Scenario, peers: int) -> None:
         dropped &= {(i * d + j) % classes for j in range(d)}
         if not dropped:
             return
-    raise _fail(
+    raise fail(
         "partition.classes_dropped",
         f"with {peers} peer(s) and classes_dropped={d}, class(es) {sorted(dropped)} are dropped "
         f"by every peer and their samples would belong to nobody; use more peers or "
@@ -430,10 +165,10 @@ def check_peer_refs(sc: Scenario, ever: set[int]) -> None:
     for field, peers in refs:
         unknown = sorted(set(peers) - ever)
         if unknown:
-            raise _fail(
+            raise fail(
                 field,
                 f"unknown peer(s) {unknown[:10]}; name peers that are online at some round "
-                f"({_ranges(ever)})",
+                f"({id_ranges(ever)})",
             )
     index = {id(e): i for i, e in enumerate(sc.events)}
     ppa = sc.runtime.peers_per_actor
@@ -441,7 +176,7 @@ def check_peer_refs(sc: Scenario, ever: set[int]) -> None:
     for ev in sc.events:
         if ev.kind == "kill_actor" and ev.actor is not None and ev.actor >= actors:
             packing = f"peers_per_actor {ppa}" if ppa else "one peer or more per actor"
-            raise _fail(
+            raise fail(
                 f"events[{index[id(ev)]}].actor",
                 f"actor {ev.actor} hosts no peer: {len(ever)} peers with {packing} make at most "
                 f"{actors} actors (0..{actors - 1})",
@@ -473,12 +208,12 @@ def check_topology(sc: Scenario) -> None:
     except TopologyError as exc:
         held = re.search(r"holds (\d+) nodes", str(exc))
         if kind == "file" and held and "n=" in str(exc):
-            raise _fail(
+            raise fail(
                 "peers.initial",
                 f"{n} peers, but the topology file {str(params.get('path'))!r} holds "
                 f"{held.group(1)} nodes; set peers.initial: {held.group(1)}",
             ) from None
-        raise _fail("topology.params", str(exc)) from None
+        raise fail("topology.params", str(exc)) from None
     check_initial_graph(sc, graph)
 
 
@@ -495,8 +230,8 @@ def check_initial_graph(sc: Scenario, graph: nx.Graph) -> None:
     if sc.dynamics.guard == "repair":
         return
     pieces = sorted((sorted(c) for c in nx.connected_components(graph)), key=len, reverse=True)
-    shown = "; ".join(_ranges(c, 3) for c in pieces[:3]) + ("; ..." if len(pieces) > 3 else "")
-    raise _fail(
+    shown = "; ".join(id_ranges(c, 3) for c in pieces[:3]) + ("; ..." if len(pieces) > 3 else "")
+    raise fail(
         "topology.params.path",
         f"the graph in {str(sc.topology.params.get('path'))!r} is disconnected: "
         f"{len(pieces)} components (peers {shown}), so the run would start partitioned; link "
@@ -574,7 +309,7 @@ def check_events(sc: Scenario) -> list[str]:
                 )
             raise ValueError(
                 f"{where}: peer {peer} is unknown (never online); address a peer "
-                f"online then: {_ranges(online)}"
+                f"online then: {id_ranges(online)}"
             )
         if ev.kind == "join":
             if peer in online:
@@ -589,7 +324,7 @@ def check_events(sc: Scenario) -> list[str]:
             known = "has already left" if peer in ever else "is unknown"
             raise ValueError(
                 f"{where}: peer {peer} {known} at that round; online peers then are "
-                f"{_ranges(online)}"
+                f"{id_ranges(online)}"
             )
         online.discard(peer)  # type: ignore[arg-type]
         left_at[peer] = ev.at  # type: ignore[index]

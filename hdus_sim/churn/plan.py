@@ -20,7 +20,6 @@ from hdus_sim.churn.processes import (
     Masks,
     Population,
     _arrival_times,
-    _draw_device,
     _ranges,
     _stream,
     add_diurnal,
@@ -32,6 +31,7 @@ from hdus_sim.churn.processes import (
 )
 from hdus_sim.churn.spec import ArrivalsSpec, ChurnSpec, TraceSpec, load_churn
 from hdus_sim.churn.trace import _normalise_intervals, load_trace
+from hdus_sim.devices import draw_device
 from hdus_sim.errors import ScenarioError
 
 __all__ = ["generate_churn", "plan_churn"]
@@ -144,12 +144,12 @@ def _new_devices(
         mix = spec.device_mix if spec is not None else None
         mix = mix or device_mix
         if mix:
-            new_devices[pid] = _draw_device(seed, pid, mix)
+            new_devices[pid] = draw_device(seed, pid, mix)
     for pid in sorted(newcomers):
         if pid in devices:
             new_devices[pid] = devices[pid]
         elif device_mix:
-            new_devices[pid] = _draw_device(seed, pid, device_mix)
+            new_devices[pid] = draw_device(seed, pid, device_mix)
     return new_devices
 
 

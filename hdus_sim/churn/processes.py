@@ -89,15 +89,6 @@ def _arrival_times(spec: ArrivalsSpec, *, rounds: int, seed: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def _draw_device(seed: int, peer: int, mix: Mapping[str, float]) -> str:
-    """The device class of a new peer, drawn by its id exactly as the engine draws it."""
-    names = sorted(mix)
-    weights = np.array([mix[n] for n in names], dtype=float)
-    weights /= weights.sum()
-    rng = _stream(seed, "device", peer)
-    return names[int(rng.choice(len(names), p=weights))]
-
-
 def _battery_mask(allowed: np.ndarray, budget: int, recharge: int) -> np.ndarray:
     """Rounds the battery allows: after ``budget`` online rounds, ``recharge`` rounds off."""
     out = np.ones(allowed.shape[0], dtype=bool)
