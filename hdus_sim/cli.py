@@ -25,7 +25,7 @@ from rich.table import Table
 
 from clients.errors import ClientsError
 from hdus_sim.errors import ActorLostError, DiskFullError, HdusError, RunError, ScenarioError
-from hdus_sim.verify_select import EVENTS_HELP
+from hdus_sim.verification.select import EVENTS_HELP
 from topologies.errors import TopologyError
 
 app = typer.Typer(
@@ -468,8 +468,8 @@ def verify(
     Verdicts are also written into the deletion receipts (receipts.json) and appended to
     the owners' audit logs; see them with `hdus-sim audit DIR`.
     """
-    from hdus_sim.attacks import AttackConfig
-    from hdus_sim.verify import verify_run
+    from hdus_sim.verification.mia.config import AttackConfig
+    from hdus_sim.verification.run import verify_run
 
     try:
         attack = AttackConfig(shadows=shadows, variance=variance)
@@ -632,7 +632,8 @@ def audit(
     Lists every deletion receipt and departure with the verdict `hdus-sim verify` gave it
     (kept in the owner's chain, so an edited verdict breaks the chain).
     """
-    from hdus_sim.audit import check_audit, holders_ever, receipts
+    from hdus_sim.verification.audit import check_audit, holders_ever
+    from hdus_sim.verification.receipts import receipts
 
     problems = check_audit(run_dir)
     for problem in problems:

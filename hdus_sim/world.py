@@ -18,6 +18,7 @@ from clients.datasets import load_dataset
 from clients.ensemble import CombineMode
 from clients.partition import FederatedSplit, PeerData, split_federated
 from clients.peer import Peer, PeerConfig, PeerSeeds
+from clients.poisoning import plant
 from clients.training import DistillConfig, TrainConfig
 from hdus_sim.rng import derive_seed
 from hdus_sim.runtime.base import PeerSpec
@@ -149,8 +150,6 @@ class World:
         data = self.split.peers[pid]
         bd = self.scenario.backdoor
         if bd is not None and bd.peer == pid:
-            from hdus_sim.backdoor import plant
-
             tx, ty = plant(
                 data.train_x,
                 data.train_y,

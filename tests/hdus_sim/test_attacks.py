@@ -12,21 +12,12 @@ from clients.partition import PeerData
 from clients.peer import Peer, PeerConfig, PeerSeeds
 from clients.training import DistillConfig, TrainConfig
 from hdus_sim import Simulation, verify_run
-from hdus_sim.attacks import (
-    DEPARTURE_STAGES,
-    AttackConfig,
-    Candidates,
-    _Case,
-    _score_stage,
-    _Stage,
-    _Target,
-    auc,
-    fit_lira,
-    null_auc_sd,
-    shadow_inclusion,
-    tpr_at_fpr,
-    train_shadows,
-)
+from hdus_sim.verification.mia.candidates import Candidates
+from hdus_sim.verification.mia.config import DEPARTURE_STAGES, AttackConfig
+from hdus_sim.verification.mia.lira import fit_lira, shadow_inclusion
+from hdus_sim.verification.mia.scoring import Case, Stage, Target, score_stage
+from hdus_sim.verification.mia.shadows import train_shadows
+from hdus_sim.verification.mia.stats import auc, null_auc_sd, tpr_at_fpr
 
 ROOT = Path(__file__).parents[2]
 
@@ -98,11 +89,11 @@ def test_lira_finds_a_model_that_trained_on_the_members_and_not_one_that_did_not
     xt = torch.from_numpy(cand.x)
     config = AttackConfig(shadows=8)
     for slot in ("main", "ensemble_main"):
-        found = _score_stage(
-            _Stage("in", [_Case(_Target.of(inside, xt, slot, 0), cand, shadows)]), config, False
+        found = score_stage(
+            Stage("in", [Case(Target.of(inside, xt, slot, 0), cand, shadows)]), config, False
         )
-        clean = _score_stage(
-            _Stage("out", [_Case(_Target.of(outside, xt, slot, 0), cand, shadows)]), config, False
+        clean = score_stage(
+            Stage("out", [Case(Target.of(outside, xt, slot, 0), cand, shadows)]), config, False
         )
         loss_in, lira_in = (r.per_peer_auc[0] for r in found)
         loss_out, lira_out = (r.per_peer_auc[0] for r in clean)

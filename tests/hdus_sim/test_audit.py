@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hdus_sim import Simulation, verify_run
-from hdus_sim.audit import check_audit, holders_ever, receipts
+from hdus_sim.verification.audit import check_audit, holders_ever
+from hdus_sim.verification.receipts import receipts
 
 ROOT = Path(__file__).parents[2]
 

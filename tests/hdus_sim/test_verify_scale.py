@@ -15,8 +15,8 @@ import pytest
 
 from hdus_sim import Simulation, verify_run
 from hdus_sim.errors import EventSelectionError
-from hdus_sim.oracle import check_groups
-from hdus_sim.verify_select import parse_events
+from hdus_sim.verification.groups import check_groups
+from hdus_sim.verification.select import parse_events
 from tests.hdus_sim.test_cli import cli
 
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hdus_sim.errors import EventSelectionError
-
-if TYPE_CHECKING:
-    from hdus_sim.verify import VerifyReport
+from hdus_sim.verification.verdicts import VerifyReport
 
 __all__ = ["EVENTS_HELP", "merged_verify", "parse_events", "select_events"]
 
