@@ -178,7 +178,7 @@ class Scenario(BaseModel):
                         f"`churn`: unknown device class {name!r}; choose from "
                         f"{sorted(MAIN_ARCHITECTURES)}"
                     )
-            if self.churn.on_return == "restore" and self.runtime.kind == "ray":
+            if self.churn.on_return == "restore" and self.runtime.hosted:
                 raise ValueError(
                     "`churn.on_return`: restore keeps a departed peer's model in "
                     "memory: use runtime inprocess or grpc, or on_return: retrain"

@@ -283,6 +283,11 @@ class RuntimeSpec(BaseModel):
     on_actor_restart: Literal["restore", "rejoin"] = "restore"
     checkpoint_dir: str | None = None
 
+    @property
+    def hosted(self) -> bool:
+        """Whether peers live in host processes of their own (``ray``, ``process``)."""
+        return self.kind in ("ray", "process")
+
     def packing(self, n_peers: int) -> int:
         """Peers per actor: as configured, or automatic (about 2 actors per core, >= 1)."""
         if self.peers_per_actor is not None:

@@ -33,7 +33,7 @@ def _attack_scenario(scenario: dict[str, Any]) -> Scenario:
     deterministic, so the in-process runtime replays the same run bit for bit.
     """
     loaded = load_scenario(scenario)
-    if loaded.runtime.kind == "ray":
+    if loaded.runtime.hosted:
         loaded = with_overrides(loaded, {"runtime.kind": "inprocess", "runtime.address": None})
     return loaded
 
@@ -52,7 +52,7 @@ class _AttackOracles:
         """The oracle simulation ``tag`` if it was run here and can still be examined."""
         sim = self.sims.get(tag) if tag is not None else None
         # a Ray oracle's actors are gone once it finished: its peers cannot be examined
-        return sim if sim is not None and sim.scenario.runtime.kind != "ray" else None
+        return sim if sim is not None and not sim.scenario.runtime.hosted else None
 
     def for_departure(self, key: DataOwner) -> tuple[Simulation, str]:
         """A departure's own oracle, else the combined one, else one run for all of them."""
