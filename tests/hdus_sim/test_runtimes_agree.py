@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hdus_sim.verification.audit import check_audit
 from hdus_sim.simulation import Simulation
+from hdus_sim.verification.audit import check_audit
 from hdus_sim.verify import verify_run
 
 RUNTIMES = [
