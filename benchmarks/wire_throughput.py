@@ -32,7 +32,7 @@ a correct ``content_hash`` digest, lineage ``{(owner, 0)}``):
      buffers; on some machines these, not the copying, dominate large seeds);
    * ``digest``: ``SeedRecord.verify_digest()`` (SHA-256), which the receiving peer runs
      whichever way the seed arrived (``Peer.check_seed``);
-   * ``in-proc``: what :class:`~hdus_sim.runtime.transport.LocalTransport` does per
+   * ``in-proc``: what :class:`~hdus_sim.transport.LocalTransport` does per
      message (queue, ``handler.count_sent``, ``handler.handle`` with a trivial handler),
      measured over a batch of envelopes in one ``deliver`` call;
    * ``in-proc+dig``: the same with a handler that verifies the digest;
@@ -75,7 +75,7 @@ from google.protobuf.internal import api_implementation
 from clients.messages import Lease, SeedMessage, SeedRecord, content_hash
 from clients.peer import Envelope, Message, Reaction
 from hdus_sim.proto import peer_pb2 as pb
-from hdus_sim.runtime.transport import LocalTransport
+from hdus_sim.transport import LocalTransport
 from hdus_sim.wire import serde
 from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
 from hdus_sim.wire.security import KeyRing, PeerCredentials, make_test_pki

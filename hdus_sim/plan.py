@@ -23,13 +23,30 @@ import numpy as np
 from clients.messages import DataOwner
 from hdus_sim.devices import draw_device
 from hdus_sim.rng import derive_seed
-from hdus_sim.runtime.base import PeerSpec
 from hdus_sim.scenario import Event, Scenario
 
-__all__ = ["PlannedEvent", "RunPlan", "plan_devices", "resolve_plan"]
+__all__ = ["PeerSpec", "PlannedEvent", "RunPlan", "plan_devices", "resolve_plan"]
 
 #: a ``kill_actor`` runs before the other events of its round (its actor dies first)
 _FIRST = -(10**6)
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    """Everything a runtime needs to create one peer (data comes from the shared split).
+
+    A peer's part of the run plan (:meth:`hdus_sim.plan.RunPlan.peer_spec`): its device,
+    the epochs whose seed it never sends and the training samples it never had (both set
+    for a retrain oracle), and debug hooks.
+    """
+
+    peer_id: int
+    epoch: int
+    device: str
+    withhold_epochs: frozenset[int] = frozenset()
+    keep_dropped_seeds: bool = False
+    #: sample ids removed from the peer's data from the start (the point-deletion oracle)
+    withheld_points: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from clients.partition import FederatedSplit, PeerData, split_federated
 from clients.peer import Peer, PeerConfig, PeerSeeds
 from clients.poisoning import plant
 from clients.training import DistillConfig, TrainConfig
+from hdus_sim.plan import PeerSpec
 from hdus_sim.rng import derive_seed
-from hdus_sim.runtime.base import PeerSpec
 from hdus_sim.scenario import Scenario
 
 __all__ = ["World", "placement_of"]

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hdus_sim.plan import PeerSpec
+
 if TYPE_CHECKING:
     from clients.peer import Peer, PeerSeeds
     from hdus_sim.audit import AuditTrail
@@ -30,24 +32,6 @@ DataOwner = tuple[int, int]
 
 #: Called as ``listener(holder, (owner, epoch), now)`` whenever a holder drops a seed.
 DropListener = Callable[[int, tuple[int, int], int], None]
-
-
-@dataclass(frozen=True)
-class PeerSpec:
-    """Everything a runtime needs to create one peer (data comes from the shared split).
-
-    A peer's part of the run plan (:meth:`hdus_sim.plan.RunPlan.peer_spec`): its device,
-    the epochs whose seed it never sends and the training samples it never had (both set
-    for a retrain oracle), and debug hooks.
-    """
-
-    peer_id: int
-    epoch: int
-    device: str
-    withhold_epochs: frozenset[int] = frozenset()
-    keep_dropped_seeds: bool = False
-    #: sample ids removed from the peer's data from the start (the point-deletion oracle)
-    withheld_points: frozenset[int] = frozenset()
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The in-process runtime: every peer in this Python process, messages as plain records.
 
-Delivery goes through a :class:`~hdus_sim.runtime.transport.Transport`: by default a FIFO
+Delivery goes through a :class:`~hdus_sim.transport.Transport`: by default a FIFO
 queue drained to quiescence after each protocol step (a seed relayed ``k`` hops arrives
 within the round it was sent); the gRPC transport sends the same records over real sockets.
 Messages to a peer that is gone are counted as lost. Seed logits on the global test set are
@@ -31,7 +31,7 @@ from hdus_sim.runtime.base import (
     Runtime,
     RuntimeSnapshot,
 )
-from hdus_sim.runtime.transport import LocalTransport, Transport
+from hdus_sim.transport import LocalTransport, Transport
 
 __all__ = ["InProcessRuntime"]
 

@@ -22,7 +22,7 @@ from hdus_sim.rng import derive_seed
 from hdus_sim.runtime.base import DropListener, Runtime
 from hdus_sim.runtime.inprocess import InProcessRuntime
 from hdus_sim.runtime.ray_recovery import LossListener
-from hdus_sim.runtime.transport import LocalTransport, Transport
+from hdus_sim.transport import LocalTransport, Transport
 from hdus_sim.world import World
 
 __all__ = ["RUNTIMES", "RuntimeHooks", "make_runtime"]

@@ -36,7 +36,7 @@ import grpc
 from clients.messages import Heartbeat, LeaveNotice, SeedMessage
 from clients.peer import Envelope, Message, Reaction, Refusal
 from hdus_sim.errors import RunError
-from hdus_sim.runtime.transport import Handler
+from hdus_sim.transport import Handler
 from hdus_sim.wire import serde
 from hdus_sim.wire.admission import Admission, AdmissionLimits, retry_after_s
 from hdus_sim.wire.errors import WireError
