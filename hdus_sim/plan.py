@@ -14,7 +14,7 @@ Each peer's part of the plan is its :class:`~hdus_sim.runtime.base.PeerSpec`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -190,7 +190,7 @@ def resolve_plan(
     train_ids: Mapping[int, Sequence[int]],
     *,
     withheld: frozenset[DataOwner] = frozenset(),
-    withheld_points: Mapping[int, Sequence[int]] | None = None,
+    withheld_points: Mapping[int, Iterable[int]] | None = None,
 ) -> RunPlan:
     """Work out the run of ``scenario`` (see :class:`RunPlan`).
 

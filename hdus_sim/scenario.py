@@ -186,8 +186,8 @@ class Scenario(BaseModel):
         check_events(self)
         ever = set(self.all_peer_ids)
         check_class_drop(self, len(ever))
-        faulty = self.faults.drop or self.faults.duplicate or self.faults.reorder
-        faulty = faulty or self.faults.delay_ms[1] or self.faults.partitions
+        f = self.faults
+        faulty = bool(f.drop or f.duplicate or f.reorder or f.delay_ms[1] or f.partitions)
         if faulty and self.runtime.kind != "grpc":
             raise ValueError("`faults`: faults are injected on the wire: set runtime.kind to grpc")
         check_peer_refs(self, ever)
@@ -229,6 +229,7 @@ def _inline_trace(raw: dict[str, Any], base: Path, label: str) -> None:
             f"{label}: `churn.trace.file`: {path} is {path.stat().st_size:,} bytes, over the "
             f"{MAX_TRACE_BYTES:,}-byte cap for traces; give a shorter trace"
         )
+    assert isinstance(churn, dict)  # trace came from it
     churn["trace"] = {
         "intervals": {p: [list(iv) for iv in ivs] for p, ivs in load_trace(path).items()}
     }

@@ -54,6 +54,8 @@ class Simulation:
 
     #: set when a lost Ray actor stopped the run: round, error and cause (else None)
     stopped: dict[str, Any] | None = None
+    #: rounds between checkpoints of a journaled run (kept in the checkpoint for resume)
+    checkpoint_every: int = 1
 
     def __init__(
         self,
@@ -274,7 +276,7 @@ class Simulation:
         import torch
 
         torch.set_num_threads(sim.scenario.runtime.torch_threads)  # as World.build does
-        sim.journal = Journal(run_dir, sim._checkpoint_every)
+        sim.journal = Journal(run_dir, sim.checkpoint_every)
         sim.journal.append({"type": "resume", "round": sim.engine.now})
         sim._wall0 = time.perf_counter()
         return sim
@@ -282,7 +284,7 @@ class Simulation:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["progress"] = None
-        state["_checkpoint_every"] = self.journal.checkpoint_every if self.journal else 1
+        state["checkpoint_every"] = self.journal.checkpoint_every if self.journal else 1
         state["journal"] = None
         return state
 

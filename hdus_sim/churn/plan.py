@@ -141,7 +141,7 @@ def _new_devices(
     """
     new_devices: dict[int, str] = {}
     for pid in sorted(arrival_at):
-        mix = spec.device_mix if spec is not None else None
+        mix: Mapping[str, float] | None = spec.device_mix if spec is not None else None
         mix = mix or device_mix
         if mix:
             new_devices[pid] = draw_device(seed, pid, mix)

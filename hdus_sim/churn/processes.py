@@ -246,6 +246,7 @@ def _outage_members(
         _check_listed(outage.peers, pop.universe, pop.scripted, f"{where}.peers")
         return set(outage.peers)
     gateway = outage.gateway
+    assert gateway is not None  # validated: an outage names its peers or its gateway
     if clusters is None:
         raise ScenarioError(
             f"{where}.gateway needs a cluster map (device -> gateway), which a "
@@ -258,7 +259,8 @@ def _outage_members(
             f"(gateways: {sorted(set(clusters.values()))}); name one of those"
         )
     # scripted or unknown members are left alone: the script decides for them
-    return ({gateway} | attached) & pop.universe
+    named: set[int] = {gateway} | attached
+    return named & pop.universe
 
 
 def add_outages(

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
+from clients.peer import Message
 from hdus_sim.plan import RunPlan
 from hdus_sim.rng import derive_seed
 from hdus_sim.runtime.base import DropListener, Runtime
@@ -46,7 +48,8 @@ def _transport(plan: RunPlan, runtime: Callable[[], Runtime]) -> Transport:
         if rt.wire_roundtrip:
             from hdus_sim.wire.serde import roundtrip
 
-            return LocalTransport(codec=roundtrip)
+            # every message kind is one of roundtrip's record types
+            return LocalTransport(codec=cast(Callable[[Message], Message], roundtrip))
         return LocalTransport()
     from hdus_sim.wire.faults import fault_layer_for
     from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
