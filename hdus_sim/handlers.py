@@ -18,7 +18,7 @@ import networkx as nx
 from clients.errors import ClientsError
 from hdus_sim.errors import RunError
 from hdus_sim.rng import derive_seed
-from hdus_sim.scenario import Event
+from hdus_sim.scenario import CrashEvent, DeleteEvent, JoinEvent, KillActorEvent, LeaveEvent
 from hdus_sim.world import placement_of
 from topologies.dynamics import attach, connectivity_report, ensure_connected, repair
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["HANDLERS", "actor_restarted", "guard_partitions", "restore_links"]
 
 
-def on_join(sim: Simulation, event: Event, now: int, rid: str | None) -> None:
+def on_join(sim: Simulation, event: JoinEvent, now: int, rid: str | None) -> None:
     """A peer joins: it starts under its next epoch and attaches to the graph."""
     s = sim.scenario
     pid = event.peer
@@ -59,7 +59,9 @@ def on_join(sim: Simulation, event: Event, now: int, rid: str | None) -> None:
     )
 
 
-def on_departure(sim: Simulation, event: Event, now: int, rid: str | None) -> None:
+def on_departure(
+    sim: Simulation, event: LeaveEvent | CrashEvent, now: int, rid: str | None
+) -> None:
     """A peer leaves (graceful: it says goodbye) or crashes; the graph is repaired."""
     s = sim.scenario
     pid = event.peer
@@ -95,7 +97,7 @@ def on_departure(sim: Simulation, event: Event, now: int, rid: str | None) -> No
     guard_partitions(sim, now)
 
 
-def on_delete(sim: Simulation, event: Event, now: int, rid: str | None) -> None:
+def on_delete(sim: Simulation, event: DeleteEvent, now: int, rid: str | None) -> None:
     """A data owner asks a peer to forget some of its samples (request ``rid``)."""
     assert event.peer is not None
     if rid is None:  # applied by hand: explicit ids only
@@ -130,7 +132,7 @@ def on_delete(sim: Simulation, event: Event, now: int, rid: str | None) -> None:
     sim.log(now, "delete", delete_wall_s=receipt["wall_s"], **fields)
 
 
-def on_kill_actor(sim: Simulation, event: Event, now: int, rid: str | None) -> None:
+def on_kill_actor(sim: Simulation, event: KillActorEvent, now: int, rid: str | None) -> None:
     """An actor process dies between rounds and is restarted from its last checkpoint.
 
     With ``on_actor_restart: restore`` its peers come back exactly as checkpointed; with
@@ -193,7 +195,7 @@ def restore_links(sim: Simulation, now: int) -> None:
 
 
 #: event kind -> ``handler(sim, event, round, request_id)``
-HANDLERS: dict[str, Callable[[Simulation, Event, int, str | None], None]] = {
+HANDLERS: dict[str, Callable[[Simulation, Any, int, str | None], None]] = {
     "join": on_join,
     "leave": on_departure,
     "crash": on_departure,

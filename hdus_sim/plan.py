@@ -23,7 +23,7 @@ import numpy as np
 from clients.messages import DataOwner
 from hdus_sim.devices import draw_device
 from hdus_sim.rng import derive_seed
-from hdus_sim.scenario import Event, Scenario
+from hdus_sim.scenario import DeleteEvent, Event, Scenario
 
 __all__ = ["PeerSpec", "PlannedEvent", "RunPlan", "plan_devices", "resolve_plan"]
 
@@ -135,7 +135,7 @@ def _deletion_stream(scenario: Scenario) -> list[Event]:
         for pid in scenario.all_peer_ids:
             rng = np.random.default_rng(derive_seed(scenario.seed, "gdpr", pid, r))
             out += [
-                Event(at=r, kind="delete", peer=pid, count=stream.count)
+                DeleteEvent(at=r, kind="delete", peer=pid, count=stream.count)
                 for _ in range(int(rng.poisson(stream.rate)))
             ]
     return out

@@ -35,14 +35,20 @@ from hdus_sim.scenario_sections import (  # noqa: F401 - re-exported: the sectio
     DEFAULT_PROFILES,
     STRICT_MODEL,
     BackdoorSpec,
+    CrashEvent,
     DatasetSpec,
     DebugSpec,
+    DeleteEvent,
     DeletionStream,
     DeviceProfile,
     DynamicsSpec,
     Event,
+    EventBase,
     ExchangeSpec,
     FaultsSpec,
+    JoinEvent,
+    KillActorEvent,
+    LeaveEvent,
     NonNegInt,
     PartitionFault,
     PartitionSpec,
@@ -54,11 +60,20 @@ from hdus_sim.scenario_sections import (  # noqa: F401 - re-exported: the sectio
     TopologySpec,
     TrainingSpec,
     WireSpec,
+    make_event,
 )
 from hdus_sim.scenario_yaml import check_document, read_yaml_file
 from topologies import build
 
-__all__ = ["Event", "Scenario", "load_scenario", "scenario_to_dict", "with_overrides"]
+__all__ = [
+    "Event",
+    "EventBase",
+    "Scenario",
+    "load_scenario",
+    "make_event",
+    "scenario_to_dict",
+    "with_overrides",
+]
 
 
 class Scenario(BaseModel):
@@ -157,7 +172,7 @@ class Scenario(BaseModel):
         if plan is not None:
             order = {"join": 0, "leave": 1, "crash": 2}
             keyed += [
-                ((c.at, 1, order[c.kind], i), Event(**c.as_event()))
+                ((c.at, 1, order[c.kind], i), make_event(**c.as_event()))
                 for i, c in enumerate(plan.events)
             ]
         return [e for _, e in sorted(keyed, key=lambda p: p[0])]

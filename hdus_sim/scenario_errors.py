@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from hdus_sim.scenario_sections import EVENT_KINDS
 from hdus_sim.scenario_yaml import field_path
 
 __all__ = ["MAX_LINES", "example_value", "format_errors"]
@@ -37,6 +38,8 @@ _HINTS = {
     "tuple_type": "give a list, e.g. [0, 10]",
     "model_type": "give a mapping of its fields",
     "model_attributes_type": "give a mapping of its fields",
+    "union_tag_invalid": "set `kind` to one of join, leave, crash, delete, kill_actor",
+    "union_tag_not_found": "give it a `kind`: join, leave, crash, delete or kill_actor",
 }
 #: most error lines printed for one scenario (the rest are counted)
 MAX_LINES = 20
@@ -100,11 +103,27 @@ def _close_field(root: type[BaseModel], parts: tuple[Any, ...]) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
+def _field_parts(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A pydantic error location without the parts that name no field.
+
+    Dropped: union members and validators (``function-after[...]``), and the tag of a
+    discriminated union (``events[2].delete.fraction`` is ``events[2].fraction``).
+    """
+    out: list[Any] = []
+    for i, p in enumerate(loc):
+        if isinstance(p, str) and _TYPE_PART.match(p):
+            continue
+        if isinstance(p, str) and i and isinstance(loc[i - 1], int) and p in EVENT_KINDS:
+            continue
+        out.append(p)
+    return tuple(out)
+
+
 def format_errors(err: ValidationError, source: str, root: type[BaseModel]) -> str:
     """One line per invalid field: ``SOURCE: `field`: what is wrong (got VALUE); fix``."""
     fields: dict[Any, list[tuple[str, str, Any]]] = {}
     for e in err.errors():
-        parts = tuple(p for p in e["loc"] if not (isinstance(p, str) and _TYPE_PART.match(p)))
+        parts = _field_parts(tuple(e["loc"]))
         msg = " ".join(e["msg"].removeprefix("Value error, ").split())
         fields.setdefault(parts if parts else msg, []).append((e["type"], msg, e.get("input")))
     lines = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from clients.catalog import MAIN_ARCHITECTURE_NAMES as MAIN_ARCHITECTURES
 from clients.catalog import SEED_ARCHITECTURE_NAMES as SEED_ARCHITECTURES
@@ -361,41 +361,104 @@ class DeletionStream(BaseModel):
     end: NonNegInt | None = None
 
 
-class Event(BaseModel):
-    """A scripted event at the start of round ``at``.
-
-    ``join``/``leave``/``crash`` name a ``peer``; ``kill_actor`` names an ``actor`` (the
-    process hosting peers ``actor * peers_per_actor ...``): it dies and is restarted.
-    """
+class EventBase(BaseModel):
+    """What every event has: the round ``at`` whose start it happens at."""
 
     model_config = STRICT_MODEL
     at: NonNegInt
-    kind: Literal["join", "leave", "crash", "kill_actor", "delete"]
-    peer: NonNegInt | None = None
-    actor: NonNegInt | None = None
+
+
+class JoinEvent(EventBase):
+    """A peer joins (a new id, or a departed one under its next epoch)."""
+
+    kind: Literal["join"]
+    peer: NonNegInt
+    #: its device class (default: drawn from ``peers.devices`` by its id)
     device: str | None = None
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str | None) -> str | None:
+        if v is not None and v not in MAIN_ARCHITECTURES:
+            raise ValueError(
+                f"unknown device class {v!r}; choose from {sorted(MAIN_ARCHITECTURES)}"
+            )
+        return v
+
+
+class LeaveEvent(EventBase):
+    """A peer leaves gracefully: it sends owner-signed leave notices first."""
+
+    kind: Literal["leave"]
+    peer: NonNegInt
+
+
+class CrashEvent(EventBase):
+    """A peer stops without a word; its neighbours must detect it."""
+
+    kind: Literal["crash"]
+    peer: NonNegInt
+
+
+class DeleteEvent(EventBase):
+    """A data owner asks ``peer`` to forget samples.
+
+    Exactly one of ``count``, ``ids`` or ``fraction``; the run plan turns a count or a
+    fraction into explicit ``ids``.
+    """
+
+    kind: Literal["delete"]
+    peer: NonNegInt
     count: PosInt | None = None
     ids: list[NonNegInt] | None = None
     fraction: Annotated[float, Field(gt=0, lt=1)] | None = None
 
     @model_validator(mode="after")
-    def _device(self) -> Event:
-        if self.kind == "kill_actor":
-            if self.actor is None or self.peer is not None:
-                raise ValueError("kill_actor takes `actor: INDEX` (and no peer)")
-        elif self.peer is None or self.actor is not None:
-            raise ValueError(f"a {self.kind} takes `peer: ID` (and no actor)")
+    def _one_selector(self) -> DeleteEvent:
         given = [k for k in ("count", "ids", "fraction") if getattr(self, k) is not None]
-        if self.kind == "delete" and len(given) != 1:
+        if len(given) != 1:
             raise ValueError("a delete takes exactly one of `count`, `ids` or `fraction`")
-        if self.kind != "delete" and given:
-            raise ValueError(f"only a delete takes {given}")
-        if self.device is not None:
-            if self.kind != "join":
-                raise ValueError(f"only a join takes a device, not a {self.kind}")
-            if self.device not in MAIN_ARCHITECTURES:
-                raise ValueError(
-                    f"unknown device class {self.device!r}; "
-                    f"choose from {sorted(MAIN_ARCHITECTURES)}"
-                )
         return self
+
+
+class KillActorEvent(EventBase):
+    """A host process dies and is restarted from its last checkpoint.
+
+    ``actor`` is its index: it hosts peers ``actor * peers_per_actor ...``.
+    """
+
+    kind: Literal["kill_actor"]
+    actor: NonNegInt
+
+    @property
+    def peer(self) -> None:
+        """A host process names no peer."""
+        return None
+
+
+#: A scripted event at the start of round ``at``, one model per ``kind``.
+Event = Annotated[
+    JoinEvent | LeaveEvent | CrashEvent | DeleteEvent | KillActorEvent,
+    Field(discriminator="kind"),
+]
+#: every event model, by kind
+EVENT_MODELS: dict[str, type[EventBase]] = {
+    "join": JoinEvent,
+    "leave": LeaveEvent,
+    "crash": CrashEvent,
+    "delete": DeleteEvent,
+    "kill_actor": KillActorEvent,
+}
+EVENT_KINDS = frozenset(EVENT_MODELS)
+_EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def make_event(**fields: Any) -> Event:
+    """Validate one event from its fields (the model its ``kind`` names).
+
+    Examples
+    --------
+    >>> make_event(at=2, kind="leave", peer=1)
+    LeaveEvent(at=2, kind='leave', peer=1)
+    """
+    return _EVENTS.validate_python(fields)

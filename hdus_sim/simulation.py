@@ -31,7 +31,7 @@ from hdus_sim.plan import PlannedEvent, RunPlan, resolve_plan
 from hdus_sim.rounds import ACCURACY_KEYS, play_round
 from hdus_sim.runtime.base import Runtime
 from hdus_sim.runtime.registry import RuntimeHooks, make_runtime
-from hdus_sim.scenario import Event, Scenario, load_scenario
+from hdus_sim.scenario import Event, EventBase, Scenario, load_scenario, make_event
 from hdus_sim.world import World
 from topologies.dynamics import connectivity_report
 
@@ -193,7 +193,7 @@ class Simulation:
 
     def apply(self, event: Event | Mapping[str, Any]) -> None:
         """Apply an event by hand now, before the next round runs (notebook use)."""
-        ev = event if isinstance(event, Event) else Event.model_validate(dict(event))
+        ev = event if isinstance(event, EventBase) else make_event(**dict(event))
         self.build()
         self.apply_event(ev, self.engine.now)
 

@@ -38,7 +38,7 @@ class ChurnEvent:
     cause: str
 
     def as_event(self) -> dict[str, Any]:
-        """The scenario ``Event`` fields: ``Event(**ev.as_event())``.
+        """The scenario ``Event`` fields: ``make_event(**ev.as_event())``.
 
         Examples
         --------
