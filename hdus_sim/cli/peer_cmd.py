@@ -31,11 +31,11 @@ def certs(
 
     hosts: dict[str, list[int]] = {}
     for item in host:
-        name, _, ids = item.partition("=")
-        if not name or not ids:
+        name, _, listed = item.partition("=")
+        if not name or not listed:
             raise typer.BadParameter(f"--host {item!r}: write it as NAME=0,1,2")
         try:
-            hosts[name] = [int(i) for i in ids.split(",") if i.strip()]
+            hosts[name] = [int(i) for i in listed.split(",") if i.strip()]
         except ValueError:
             raise typer.BadParameter(f"--host {item!r}: peer ids must be integers") from None
     hosts.update({f"peer{i}": [i] for i in range(peers)})
