@@ -16,7 +16,11 @@ dsgd
 pooled
     Centralized training on all data pooled (the ceiling); unlearning by retraining.
 flower_fedavg
-    FedAvg with a central server on Flower's Message API and simulation engine.
+    FedAvg with a central server on Flower's Message API and simulation engine: the entry
+    point, :func:`~hdus_sim.baselines.flower_fedavg.run_fedavg`, and its result. Its parts:
+    ``flower_client`` (the ClientApp), ``flower_server`` (the ServerApp and its scheduled
+    strategy), ``flower_records`` (their shared record keys), ``flower_checks`` (the
+    argument checks) and ``flower_hygiene`` (Ray's state, Flower's log and environment).
 fedavg
     The FedAvg baseline over a timeline: retrain from scratch (exact) or subtract the
     departed client's updates and repair by distillation (approximate).
