@@ -33,7 +33,7 @@ from hdus_sim.wire.serde.checks import (
     owners_from_proto,
 )
 
-_REASON_TO_PB: Final[dict[LeaveReason, int]] = {
+_REASON_TO_PB: Final[dict[LeaveReason, pb.LeaveReason]] = {
     LeaveReason.GRACEFUL: pb.GRACEFUL,
     LeaveReason.CRASH: pb.CRASH,
 }
