@@ -36,7 +36,7 @@ __all__ = ["GrpcTransport"]
 
 
 class GrpcTransport:
-    """Real gRPC between hosts on loopback; see the module docstring.
+    """Real gRPC between hosts on loopback; see :mod:`hdus_sim.wire.grpc_transport`.
 
     Parameters
     ----------
