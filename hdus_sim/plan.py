@@ -124,13 +124,13 @@ def plan_devices(scenario: Scenario) -> dict[int, str]:
     return devices
 
 
-def _deletion_stream(scenario: Scenario) -> list[Event]:
+def _deletion_stream(scenario: Scenario) -> list[DeleteEvent]:
     """The Poisson stream of ``deletion_requests``: ``count`` samples per request."""
     stream = scenario.deletion_requests
     if stream is None:
         return []
     end = scenario.rounds if stream.end is None else min(stream.end, scenario.rounds)
-    out: list[Event] = []
+    out: list[DeleteEvent] = []
     for r in range(stream.start, end):
         for pid in scenario.all_peer_ids:
             rng = np.random.default_rng(derive_seed(scenario.seed, "gdpr", pid, r))
@@ -142,7 +142,7 @@ def _deletion_stream(scenario: Scenario) -> list[Event]:
 
 
 def _resolve_ids(
-    scenario: Scenario, index: int, ev: Event, pool: Sequence[int], taken: set[int]
+    scenario: Scenario, index: int, ev: DeleteEvent, pool: Sequence[int], taken: set[int]
 ) -> list[int]:
     """The sample ids a delete names: its own, or drawn without replacement from ``pool``."""
     if ev.ids is not None:
@@ -165,7 +165,7 @@ def resolve_events(
     name the same points in every run of the scenario, including the oracles. A delete of
     a peer without data here keeps no ids (it is refused and logged when due).
     """
-    events = list(scenario.all_events) + _deletion_stream(scenario)
+    events: list[Event] = [*scenario.all_events, *_deletion_stream(scenario)]
     taken: dict[int, set[int]] = {}
     planned: list[PlannedEvent] = []
     for i, ev in enumerate(events):

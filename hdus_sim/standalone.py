@@ -160,10 +160,11 @@ def _exclusive_ports() -> Iterator[None]:
     """
     import grpc
 
-    real = grpc.server
+    real: Callable[..., Any] = grpc.server
 
-    def server(*args: Any, options: Any = None, **kwargs: Any) -> Any:
-        return real(*args, options=[*(options or ()), ("grpc.so_reuseport", 0)], **kwargs)
+    def server(*args: Any, **kwargs: Any) -> Any:
+        options = [*(kwargs.pop("options", None) or ()), ("grpc.so_reuseport", 0)]
+        return real(*args, options=options, **kwargs)
 
     grpc.server = server
     try:

@@ -51,7 +51,7 @@ GRPC_BUSY_DETAILS = "Concurrent RPC limit exceeded!"
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up; a call takes ``cost`` tokens.
 
-    >>> clock = iter([0.0, 0.0, 0.0, 0.5]).__next__
+    >>> clock = iter([0.0, 0.0, 0.0, 0.0, 0.5]).__next__  # made at 0, three calls at 0
     >>> bucket = TokenBucket(rate=2.0, burst=2.0, clock=clock)
     >>> bucket.take(1), bucket.take(1), bucket.take(1)   # the third waits half a second
     (0.0, 0.0, 0.5)
@@ -141,10 +141,10 @@ def retry_after_s(err: grpc.RpcError) -> float | None:
     """
     if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
         return None
-    for key, value in err.trailing_metadata() or ():
-        if key == RETRY_AFTER_KEY:
+    for item in err.trailing_metadata() or ():
+        if item.key == RETRY_AFTER_KEY:
             try:
-                return max(0.0, int(value) / 1000.0)
+                return max(0.0, int(item.value) / 1000.0)
             except ValueError:
                 return None
     return 0.0 if err.details() == GRPC_BUSY_DETAILS else None

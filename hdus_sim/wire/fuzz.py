@@ -20,6 +20,7 @@ for the seed stream, chunks dropped, duplicated, swapped, mutated or cut short.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections import Counter
@@ -70,9 +71,9 @@ class FuzzReport:
 
 
 # ---------------------------------------------------------------------- mutations
-def _fields(msg: ProtoMessage) -> list[tuple[ProtoMessage, FieldDescriptor]]:
-    """Every (message, field) pair reachable in ``msg``, set or not."""
-    out = []
+def _fields(msg: ProtoMessage) -> list[tuple[ProtoMessage, Any]]:
+    """Every (message, field descriptor) pair reachable in ``msg``, set or not."""
+    out: list[tuple[ProtoMessage, Any]] = []
     for fd in msg.DESCRIPTOR.fields:
         out.append((msg, fd))
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
@@ -216,11 +217,13 @@ def fuzz_peer(
     """
     rng = random.Random(seed)
     methods = {m.name: m for m in SERVICE_METHODS}
-    calls = {
-        name: (channel.stream_unary(m.path) if m.client_streaming else channel.unary_unary(m.path))
-        for name, m in methods.items()
-        if name in corpus
-    }
+    calls: dict[str, Callable[..., Any]] = {}
+    for name, m in methods.items():
+        if name in corpus:
+            if m.client_streaming:
+                calls[name] = channel.stream_unary(m.path)
+            else:
+                calls[name] = channel.unary_unary(m.path)
     names = sorted(calls)
     report = FuzzReport()
     start = time.monotonic()
@@ -229,8 +232,8 @@ def fuzz_peer(
         genuine = corpus[rpc]
         if methods[rpc].client_streaming:
             request: Any = mutate_stream(rng, genuine)
-            sent: Callable[[], Any] = lambda r=request, c=calls[rpc]: c(  # noqa: E731
-                iter(r), timeout=deadline_s
+            sent: Callable[[], Any] = functools.partial(
+                calls[rpc], iter(request), timeout=deadline_s
             )
         else:
             cls = getattr(pb, methods[rpc].request_type)
@@ -239,7 +242,7 @@ def fuzz_peer(
                 request = mutate_structured(rng, genuine, cls)
             else:
                 request = mutate_bytes(rng, genuine, other)
-            sent = lambda r=request, c=calls[rpc]: c(r, timeout=deadline_s)  # noqa: E731
+            sent = functools.partial(calls[rpc], request, timeout=deadline_s)
         report.tried += 1
         report.by_rpc[rpc] += 1
         _send(report, rpc, request, sent, on_accepted)

@@ -80,7 +80,9 @@ def channel_options(target: str | None = None) -> list[tuple[str, str]]:
     return [("grpc.ssl_target_name_override", "localhost")]
 
 
-def peer_ids_from_auth_context(auth_context: Mapping[str, Sequence[bytes]]) -> frozenset[int]:
+def peer_ids_from_auth_context(
+    auth_context: Mapping[str, Sequence[bytes]] | Mapping[str, bytes],
+) -> frozenset[int]:
     """Peer ids the calling connection's client certificate speaks for.
 
     Why: a receiver compares the sender id claimed inside a message with this set and
