@@ -104,6 +104,22 @@ class AuditProblem:
         return f"{self.file}:{self.line}: {self.problem}"
 
 
+def _read_heads(folder: Path) -> dict[str, dict[str, Any]] | None:
+    """Each chain's recorded length and last hash; ``None`` if no heads were written.
+
+    A run writes them all to ``heads.json``; standalone peers sharing one audit folder
+    each write their own ``heads/peer-<P>.json`` (so no two processes write one file).
+    Both layouts are read, a per-peer file taking precedence.
+    """
+    path, per_peer = folder / "heads.json", sorted((folder / "heads").glob("peer-*.json"))
+    if not path.is_file() and not per_peer:
+        return None
+    heads: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
+    for entry in per_peer:
+        heads[entry.stem.removeprefix("peer-")] = json.loads(entry.read_text())
+    return heads
+
+
 def _load(run_dir: Path) -> tuple[dict[int, list[dict[str, Any]]], list[AuditProblem]]:
     folder = run_dir / "audit"
     if not folder.is_dir():
@@ -137,11 +153,16 @@ def _load(run_dir: Path) -> tuple[dict[int, list[dict[str, Any]]], list[AuditPro
             prev = rec["hash"]
             chain.append(rec)
         chains[peer] = chain
-    heads_path = folder / "heads.json"
-    if not heads_path.is_file():
+    heads: dict[Any, Any] | None = _read_heads(folder)  # keys: peer ids as text
+    if heads is None:
         problems.append(AuditProblem("audit/heads.json", 0, "missing: cannot rule out truncation"))
         return chains, problems
-    heads = json.loads(heads_path.read_text())
+    for unheaded in sorted(set(chains) - {int(p) for p in heads}):
+        problems.append(
+            AuditProblem(
+                f"audit/peer{unheaded}.jsonl", 0, "no heads entry: cannot rule out truncation"
+            )
+        )
     for peer, head in sorted(heads.items(), key=lambda kv: int(kv[0])):
         chain = chains.get(int(peer))
         where = f"audit/peer{peer}.jsonl"
