@@ -4,7 +4,10 @@ The same :class:`~clients.peer.Peer` as in simulation, behind the same gRPC wire
 driven by a wall clock instead of the scenario engine: every ``tick_s`` seconds it trains
 (while its budget lasts), re-announces its seed, sends heartbeats, and declares neighbours
 silent for ``heartbeat_timeout`` ticks crashed. It writes its state to ``status_file``
-after every tick, so an operator (or a test) can watch what it holds.
+after every tick, so an operator (or a test) can watch what it holds: ``state``
+(``serving``, then ``left``), the seeds it holds and has tombstoned, its neighbours, and
+``drops``, the latest seeds it dropped with the tick and the reason (``leave``: the
+owner's signed notice; ``crash``: this peer declared it crashed; ``lease`` ...).
 
 The tick loop never waits on a neighbour: sends go to per-neighbour lanes with bounded
 backlogs and deadlines (:mod:`hdus_sim.wire.lanes`), so a frozen or partitioned neighbour
@@ -18,8 +21,10 @@ On SIGTERM or SIGINT the device leaves gracefully: it sends each neighbour its o
 signed leave notice (the one an in-process ``leave`` sends), so they drop its seed at
 once instead of after ``heartbeat_timeout`` ticks of silence; it waits up to
 ``leave_timeout_s`` for the notices to be answered (a frozen or unreachable neighbour
-does not hold it longer), writes its final status (``"state": "left"``) and exits 0.
-SIGKILL stays a crash, which the neighbours detect by silence.
+does not hold it longer), writes its final status (``"state": "left"``, and under
+``"leave"`` the neighbours notified and whether all answered) and exits 0. SIGKILL stays
+a crash, which the neighbours detect by silence. A device that stops after ``ticks``
+ticks does not leave: it just stops (as before).
 
 The peer keeps the hash-chained audit chain of an in-process run (learn, distil, send,
 receive, drop, delete; see :mod:`hdus_sim.standalone_audit`) and writes it, atomically

@@ -10,6 +10,7 @@ holders; then one edited record is named.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,9 @@ def test_sigterm_leaves_with_a_signed_notice_and_the_fleet_audit_checks_out(
             assert gone not in st["held"] and gone not in st["detections"]
         # a frozen neighbour does not hold a leaving device past leave_timeout_s
         fleet.freeze(1)
+        started = time.monotonic()
         assert fleet.leave(0, timeout=12) == 0
+        print(f"left with a frozen neighbour in {time.monotonic() - started:.1f} s")
         assert fleet.status(0)["leave"]["answered"] is False
         fleet.resume(1)
     for i in range(3):
