@@ -80,6 +80,7 @@ from hdus_sim.runtime.base import PeerSpec
 from hdus_sim.scenario import Scenario, load_scenario, with_overrides
 from hdus_sim.standalone_audit import DeviceAudit
 from hdus_sim.standalone_runtime import DeviceRuntime, DeviceTransport, Relinker, host_name
+from hdus_sim.wire.grpc_transport import WireConfig
 from hdus_sim.world import World
 
 if TYPE_CHECKING:
@@ -215,8 +216,6 @@ def _make_transport(
     config: PeerServeConfig, scenario: Scenario, pki: TestPki | None, keyring: KeyRing | None
 ) -> DeviceTransport:
     """The device's gRPC transport: one local host, bounded lanes, no waiting for quiet."""
-    from hdus_sim.wire.grpc_transport import WireConfig
-
     host, _, port = config.listen.rpartition(":")
     if host not in ("127.0.0.1", "localhost"):
         raise ScenarioError(f"listen {config.listen!r}: this build binds 127.0.0.1 only")
