@@ -53,7 +53,8 @@ two peers on one port would both report serving and share its calls).
     heartbeat_timeout: 3                  # ticks of silence before a crash is declared
     status_file: peer0.status.json
     leave_timeout_s: 3.0                  # longest wait for leave notices on SIGTERM
-    audit_dir: .                          # default: the status file's folder
+    audit_dir: .                          # default: the status file's folder (else
+                                          # peer.yaml's)
 
 ``status_file`` and ``audit_dir`` are relative to the working directory; ``scenario``
 and ``pki_dir`` to the folder of ``peer.yaml``.
@@ -239,11 +240,14 @@ def _make_transport(
     )
 
 
-def _audit_root(config: PeerServeConfig) -> Path:
-    """The folder whose ``audit/`` holds the chain: ``audit_dir``, else the status file's."""
+def _audit_root(config: PeerServeConfig, base: Path) -> Path:
+    """The folder whose ``audit/`` holds the chain.
+
+    ``audit_dir``, else the status file's folder, else ``base`` (``peer.yaml``'s folder).
+    """
     if config.audit_dir is not None:
         return Path(config.audit_dir)
-    return Path(config.status_file).parent if config.status_file else Path.cwd()
+    return Path(config.status_file).parent if config.status_file else base
 
 
 @dataclass
@@ -300,9 +304,8 @@ def start_device(
         transport=transport,
         credentials=None if keyring is None else keyring.credentials,
     )
-    audit = DeviceAudit(peer_id=config.peer_id, run_dir=_audit_root(config))
+    audit = DeviceAudit(peer_id=config.peer_id, run_dir=_audit_root(config, base))
     runtime.audit = audit
-    audit.flush(audit.chain)  # fails early (and visibly) if the folder is not writable
     transport.handler = runtime
     transport.online = runtime.online
     transport.on_queued = runtime.audit_sent
@@ -319,6 +322,7 @@ def start_device(
             "use (another `hdus-sim peer serve`?); stop that process or choose another "
             "listen port"
         ) from exc
+    audit.flush(audit.chain)  # an empty chain: fails early if the folder is not writable
     if on_serving is not None:
         on_serving(transport.addresses[host_name(config.peer_id)])
     transport.set_directory({host_name(n): addr for n, addr in config.neighbors.items()})
