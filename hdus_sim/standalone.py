@@ -4,7 +4,10 @@ The same :class:`~clients.peer.Peer` as in simulation, behind the same gRPC wire
 driven by a wall clock instead of the scenario engine: every ``tick_s`` seconds it trains
 (while its budget lasts), re-announces its seed, sends heartbeats, and declares neighbours
 silent for ``heartbeat_timeout`` ticks crashed. It writes its state to ``status_file``
-after every tick, so an operator (or a test) can watch what it holds.
+after every tick, so an operator (or a test) can watch what it holds: ``state``
+(``serving``, then ``left``), the seeds it holds and has tombstoned, its neighbours, and
+``drops``, the latest seeds it dropped with the tick and the reason (``leave``: the
+owner's signed notice; ``crash``: this peer declared it crashed; ``lease`` ...).
 
 The tick loop never waits on a neighbour: sends go to per-neighbour lanes with bounded
 backlogs and deadlines (:mod:`hdus_sim.wire.lanes`), so a frozen or partitioned neighbour
@@ -13,6 +16,22 @@ costs one sender thread, not the loop's rate. A configured neighbour that was dr
 exponential backoff (1, 2, 4 … up to 16 ticks); once it answers, the link is made again
 and the usual protocol takes over: whoever was tombstoned is told so and continues under
 a new epoch, and seeds flow again.
+
+On SIGTERM or SIGINT the device leaves gracefully: it sends each neighbour its own
+signed leave notice (the one an in-process ``leave`` sends), so they drop its seed at
+once instead of after ``heartbeat_timeout`` ticks of silence; it waits up to
+``leave_timeout_s`` for the notices to be answered (a frozen or unreachable neighbour
+does not hold it longer), writes its final status (``"state": "left"``, and under
+``"leave"`` the neighbours notified and whether all answered) and exits 0. SIGKILL stays
+a crash, which the neighbours detect by silence. A device that stops after ``ticks``
+ticks does not leave: it just stops (as before).
+
+The peer keeps the hash-chained audit chain of an in-process run (learn, distil, send,
+receive, drop, delete; see :mod:`hdus_sim.standalone_audit`) and writes it, atomically
+and fsynced, after every tick that added records and at exit, to
+``<audit_dir>/audit/peer<P>.jsonl`` with its heads entry in ``audit/heads/peer-<P>.json``.
+Several devices may share one ``audit_dir``; ``hdus-sim audit <audit_dir>`` checks all
+their chains (stop the devices first: a chain being rewritten may not match its head).
 
 Start-up refuses, with one clear line, what would run unsafely: ``sign: true`` without a
 ``pki_dir`` (it would serve unsigned notices), a ``pki_dir`` holding another device's
@@ -33,6 +52,12 @@ two peers on one port would both report serving and share its calls).
     tick_s: 0.5
     heartbeat_timeout: 3                  # ticks of silence before a crash is declared
     status_file: peer0.status.json
+    leave_timeout_s: 3.0                  # longest wait for leave notices on SIGTERM
+    audit_dir: .                          # default: the status file's folder (else
+                                          # peer.yaml's)
+
+``status_file`` and ``audit_dir`` are relative to the working directory; ``scenario``
+and ``pki_dir`` to the folder of ``peer.yaml``.
 """
 
 from __future__ import annotations
@@ -41,9 +66,9 @@ import contextlib
 import dataclasses
 import json
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -53,8 +78,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hdus_sim.errors import RunError, ScenarioError
 from hdus_sim.rundir import atomic_write
 from hdus_sim.runtime.base import PeerSpec
-from hdus_sim.runtime.inprocess import InProcessRuntime
-from hdus_sim.scenario import load_scenario, with_overrides
+from hdus_sim.scenario import Scenario, load_scenario, with_overrides
+from hdus_sim.standalone_audit import DeviceAudit
+from hdus_sim.standalone_runtime import DeviceRuntime, Relinker, host_name
+from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
 from hdus_sim.world import World
 
 if TYPE_CHECKING:
@@ -81,6 +108,8 @@ class PeerServeConfig(BaseModel):
     deadline_s: Annotated[float, Field(gt=0)] = 2.0
     ticks: Annotated[int, Field(ge=1)] | None = None
     status_file: str | None = None
+    leave_timeout_s: Annotated[float, Field(gt=0)] = 3.0
+    audit_dir: str | None = None
 
 
 def load_peer_config(path: str | Path) -> PeerServeConfig:
@@ -93,10 +122,6 @@ def load_peer_config(path: str | Path) -> PeerServeConfig:
         return PeerServeConfig.model_validate(raw)
     except (yaml.YAMLError, ValidationError) as exc:
         raise ScenarioError(f"invalid peer config {p}: {exc}") from None
-
-
-def _host(pid: int) -> str:
-    return f"peer{pid}"
 
 
 def _write_status(path: Path, status: dict[str, Any]) -> None:
@@ -130,7 +155,7 @@ def load_device_keys(config: PeerServeConfig, base: Path) -> tuple[TestPki | Non
         return None, None
     folder = base / config.pki_dir
     pki = TestPki.load(folder)
-    own = _host(config.peer_id)
+    own = host_name(config.peer_id)
     if own not in pki.hosts:
         raise ScenarioError(
             f"pki_dir {folder} has no certificate for {own} (it has {sorted(pki.hosts)}); "
@@ -173,88 +198,30 @@ def _exclusive_ports() -> Iterator[None]:
         grpc.server = real
 
 
-class Relinker(threading.Thread):
-    """Re-make links to configured neighbours that were dropped, probing with backoff.
-
-    Runs beside the tick loop (probes block up to a deadline; the loop must not).
-    ``tick()`` reads the loop's current tick.
-    """
-
-    MAX_BACKOFF_TICKS = 16
-
-    def __init__(
-        self,
-        runtime: Any,
-        peer: Any,
-        neighbors: list[int],
-        tick: Callable[[], int],
-        tick_s: float,
-        deadline_s: float,
-    ) -> None:
-        super().__init__(name="hdus-relinker", daemon=True)
-        self.runtime, self.peer, self.neighbors = runtime, peer, neighbors
-        self.tick, self.tick_s, self.deadline_s = tick, tick_s, deadline_s
-        self.stop = threading.Event()
-        self.relinks = 0
-        self._due: dict[int, tuple[int, int]] = {}  # neighbour -> (next tick, backoff)
-
-    def run(self) -> None:
-        while not self.stop.wait(self.tick_s):
-            for other in self.neighbors:
-                self.visit(other)
-
-    def visit(self, other: int) -> None:
-        """Probe ``other`` if it is unlinked and due; re-link it if it answers."""
-        now = self.tick()
-        with self.runtime.lock:
-            linked = other in self.peer.neighbors
-        if linked:
-            self._due.pop(other, None)
-            return
-        due, backoff = self._due.get(other, (now, 1))
-        if now < due:
-            return
-        transport = self.runtime.transport
-        if not transport.probe(_host(self.peer.peer_id), _host(other), self.deadline_s):
-            backoff = min(2 * backoff, self.MAX_BACKOFF_TICKS)
-            self._due[other] = (self.tick() + backoff, backoff)
-            return
-        with self.runtime.lock:
-            envelopes = self.peer.add_neighbor(other, self.tick())
-        transport.deliver(self.runtime, self.peer.peer_id, envelopes, self.tick())
-        self._due.pop(other, None)
-        self.relinks += 1
-
-
-def serve(
-    config: PeerServeConfig,
-    *,
-    base_dir: Path | None = None,
-    on_serving: Callable[[str], None] | None = None,
-) -> None:
-    """Run one peer until ``config.ticks`` ticks have passed or SIGTERM/SIGINT arrives.
-
-    ``on_serving(address)`` is called once the peer's server listens (not before).
-    """
-    from hdus_sim.wire.grpc_transport import GrpcTransport, WireConfig
-
-    base = base_dir or Path.cwd()
-    scenario_path = Path(config.scenario)
-    if not scenario_path.is_absolute():
-        scenario_path = base / scenario_path
-    scenario = load_scenario(scenario_path)
-    scenario = with_overrides(scenario, {"exchange.heartbeat_timeout": config.heartbeat_timeout})
+def _scenario_for(config: PeerServeConfig, base: Path) -> Scenario:
+    """The device's scenario, with its ``heartbeat_timeout``; it must give this peer data."""
+    path = Path(config.scenario)
+    if not path.is_absolute():
+        path = base / path
+    scenario = with_overrides(
+        load_scenario(path), {"exchange.heartbeat_timeout": config.heartbeat_timeout}
+    )
     if config.peer_id not in scenario.all_peer_ids:
         raise ScenarioError(
-            f"peer_id {config.peer_id} has no data in scenario {scenario_path} "
+            f"peer_id {config.peer_id} has no data in scenario {path} "
             f"(its peers are {scenario.all_peer_ids})"
         )
-    pki, keyring = load_device_keys(config, base)
+    return scenario
+
+
+def _make_transport(
+    config: PeerServeConfig, scenario: Scenario, pki: TestPki | None, keyring: KeyRing | None
+) -> GrpcTransport:
+    """The device's gRPC transport: one local host, bounded lanes, no waiting for quiet."""
     host, _, port = config.listen.rpartition(":")
     if host not in ("127.0.0.1", "localhost"):
         raise ScenarioError(f"listen {config.listen!r}: this build binds 127.0.0.1 only")
-    world = World.build(scenario)
-    transport = GrpcTransport(
+    return GrpcTransport(
         WireConfig.from_spec(
             scenario.runtime.wire,
             hosts=1,
@@ -268,10 +235,62 @@ def serve(
         ),
         pki=pki,
         keyring=keyring,
-        local_hosts=[_host(config.peer_id)],
-        placement=_host,
+        local_hosts=[host_name(config.peer_id)],
+        placement=host_name,
         port=int(port or 0),
     )
+
+
+def _audit_root(config: PeerServeConfig, base: Path) -> Path:
+    """The folder whose ``audit/`` holds the chain.
+
+    ``audit_dir``, else the status file's folder, else ``base`` (``peer.yaml``'s folder).
+    """
+    if config.audit_dir is not None:
+        return Path(config.audit_dir)
+    return Path(config.status_file).parent if config.status_file else base
+
+
+@dataclass
+class Device:
+    """A running standalone peer: its runtime, transport and re-linker, and its next tick."""
+
+    config: PeerServeConfig
+    world: World
+    runtime: DeviceRuntime
+    transport: GrpcTransport
+    audit: DeviceAudit
+    tick: int = 0
+
+    def __post_init__(self) -> None:
+        self.peer = self.runtime.peer(self.config.peer_id)
+        self.status_path = Path(self.config.status_file) if self.config.status_file else None
+        self.relinker = Relinker(
+            self.runtime,
+            self.peer,
+            sorted(self.config.neighbors),
+            lambda: self.tick,
+            self.config.tick_s,
+            self.config.deadline_s,
+        )
+
+
+def start_device(
+    config: PeerServeConfig, base: Path, on_serving: Callable[[str], None] | None = None
+) -> Device:
+    """Build the peer, start serving on ``config.listen`` and link the configured neighbours.
+
+    Raises
+    ------
+    ScenarioError
+        For a configuration that would run unsafely (see the module docstring).
+    RunError
+        When ``listen`` is already served by another process.
+    """
+    scenario = _scenario_for(config, base)
+    pki, keyring = load_device_keys(config, base)
+    transport = _make_transport(config, scenario, pki, keyring)
+    world = World.build(scenario)
 
     def make_peer(spec: PeerSpec) -> Any:
         peer = world.make_peer(spec)
@@ -279,13 +298,15 @@ def serve(
         peer.config = dataclasses.replace(peer.config, suspect_unheard=False, shared_clock=False)
         return peer
 
-    runtime = InProcessRuntime(
+    runtime = DeviceRuntime(
         make_peer,
         world.global_x,
         world.global_y,
         transport=transport,
         credentials=None if keyring is None else keyring.credentials,
     )
+    audit = DeviceAudit(peer_id=config.peer_id, run_dir=_audit_root(config, base))
+    runtime.record_audit(audit)  # sends are recorded by the sender, receipts by the receiver
     transport.handler = runtime
     transport.online = runtime.online
     runtime.spawn(PeerSpec(config.peer_id, config.epoch, config.device))
@@ -301,78 +322,155 @@ def serve(
             "use (another `hdus-sim peer serve`?); stop that process or choose another "
             "listen port"
         ) from exc
+    audit.flush(audit.chain)  # an empty chain: fails early if the folder is not writable
     if on_serving is not None:
-        on_serving(transport.addresses[_host(config.peer_id)])
-    transport.set_directory({_host(n): addr for n, addr in config.neighbors.items()})
-    peer = runtime.peer(config.peer_id)
+        on_serving(transport.addresses[host_name(config.peer_id)])
+    transport.set_directory({host_name(n): addr for n, addr in config.neighbors.items()})
+    device = Device(config, world, runtime, transport, audit)
     with runtime.lock:
         for other in sorted(config.neighbors):
-            peer.add_neighbor(other, 0)
-    stop = False
-    tick = 0
-    relinker = Relinker(
-        runtime,
-        peer,
-        sorted(config.neighbors),
-        lambda: tick,
-        config.tick_s,
-        config.deadline_s,
-    )
-    relinker.start()
+            device.peer.add_neighbor(other, 0)
+    device.relinker.start()
+    return device
+
+
+def run_tick(dev: Device) -> list[tuple[int, Any, str]]:
+    """One tick: train, re-announce, heartbeat, detect; re-key if a neighbour suspected us.
+
+    Returns the tick's detections (see :meth:`InProcessRuntime.detect`).
+    """
+    config, runtime, peer, tick = dev.config, dev.runtime, dev.peer, dev.tick
+    dev.transport.now = tick
+    runtime.train_round(tick)
+    if tick % config.reannounce_ticks == 0:
+        with runtime.lock:
+            envelopes = peer.announce_seed(tick)
+        dev.transport.deliver(runtime, config.peer_id, envelopes, tick)
+    runtime.send_heartbeats(tick)
+    detections = runtime.detect(tick)
+    if peer.declared_dead:
+        # a neighbour suspected us (we were too slow): continue under a new epoch
+        with runtime.lock:
+            peer.rekey(peer.epoch + 1, dev.world.seeds_for(config.peer_id, peer.epoch + 1))
+            envelopes = [
+                env for other in sorted(config.neighbors) for env in peer.add_neighbor(other, tick)
+            ]
+        dev.transport.deliver(runtime, config.peer_id, envelopes, tick)
+    return detections
+
+
+def write_status(
+    dev: Device, detections: list[tuple[int, Any, str]], state: str = "serving", **extra: Any
+) -> None:
+    """Write the status file (if configured): what the peer holds, knows and dropped, and why."""
+    if dev.status_path is None:
+        return
+    peer = dev.peer
+
+    def keys(items: Any) -> list[str]:
+        return [f"{k[0]}:{k[1]}" for k in items]
+
+    with dev.runtime.lock:
+        _write_status(
+            dev.status_path,
+            {
+                "peer": dev.config.peer_id,
+                "state": state,
+                "epoch": peer.epoch,
+                "tick": dev.tick,
+                "time": time.time(),
+                "relinks": dev.relinker.relinks,
+                "address": dev.transport.addresses[host_name(dev.config.peer_id)],
+                "held": sorted(keys(peer.held)),
+                "tombstones": sorted(keys(peer.tombstones)),
+                "neighbors": sorted(peer.neighbors),
+                "detections": keys(k for _, k, cause in detections if cause == "crash"),
+                "lease_expired": keys(k for _, k, cause in detections if cause == "lease"),
+                "drops": list(dev.runtime.drops),
+                "seed_version": peer.own_seed.version if peer.own_seed else None,
+                **extra,
+            },
+        )
+
+
+def flush_audit(dev: Device) -> None:
+    """Write the audit chain if it grew (snapshot under the lock, disk I/O outside it)."""
+    with dev.runtime.lock:
+        records = list(dev.audit.chain)
+    dev.audit.flush(records)
+
+
+def _wait_answered(transport: GrpcTransport, count: int, timeout_s: float) -> bool:
+    """Wait until the first ``count`` queued messages finished; ``False`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while transport.completed < count:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def leave(dev: Device) -> dict[str, Any]:
+    """Leave gracefully: signed leave notices to every neighbour, a bounded wait, final status.
+
+    The notices are those of :meth:`InProcessRuntime.retire` with ``graceful=True``
+    (signed by this peer's own key). Waits up to ``leave_timeout_s`` until everything
+    queued so far was answered, refused or failed (an unreachable neighbour fails, a
+    frozen one runs into the deadline). Returns what the final status says under
+    ``"leave"``: the tick, the neighbours notified, and whether all were answered in time.
+    """
+    dev.relinker.stop.set()  # make no new link while leaving
+    with dev.runtime.lock:
+        notified = sorted(dev.peer.neighbors)
+    dev.transport.now = dev.tick
+    dev.runtime.retire(dev.config.peer_id, graceful=True, now=dev.tick)
+    answered = _wait_answered(dev.transport, dev.transport.submitted, dev.config.leave_timeout_s)
+    info = {"tick": dev.tick, "notified": notified, "answered": answered}
+    write_status(dev, [], state="left", leave=info)
+    return info
+
+
+def shutdown(dev: Device) -> None:
+    """Flush the audit chain and stop the transport without waiting on any neighbour.
+
+    Messages still queued are not sent: with the directory cleared they end at once
+    instead of each waiting out its deadline while the process exits.
+    """
+    dev.relinker.stop.set()
+    flush_audit(dev)
+    dev.transport.addresses.clear()
+    dev.transport.close()
+
+
+def serve(
+    config: PeerServeConfig,
+    *,
+    base_dir: Path | None = None,
+    on_serving: Callable[[str], None] | None = None,
+) -> None:
+    """Run one peer until ``config.ticks`` ticks have passed or SIGTERM/SIGINT arrives.
+
+    On a signal the peer leaves gracefully (:func:`leave`) before it returns.
+    ``on_serving(address)`` is called once the peer's server listens (not before).
+    """
+    dev = start_device(config, base_dir or Path.cwd(), on_serving)
+    stopping = False
 
     def _stop(*_: Any) -> None:
-        nonlocal stop
-        stop = True
+        nonlocal stopping
+        stopping = True
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    status_path = Path(config.status_file) if config.status_file else None
     try:
-        while not stop and (config.ticks is None or tick < config.ticks):
+        while not stopping and (config.ticks is None or dev.tick < config.ticks):
             started = time.monotonic()
-            transport.now = tick
-            runtime.train_round(tick)
-            if tick % config.reannounce_ticks == 0:
-                with runtime.lock:
-                    envelopes = peer.announce_seed(tick)
-                transport.deliver(runtime, config.peer_id, envelopes, tick)
-            runtime.send_heartbeats(tick)
-            detections = runtime.detect(tick)
-            if peer.declared_dead:
-                # a neighbour suspected us (we were too slow): continue under a new epoch
-                with runtime.lock:
-                    peer.rekey(peer.epoch + 1, world.seeds_for(config.peer_id, peer.epoch + 1))
-                    envelopes = [
-                        env
-                        for other in sorted(config.neighbors)
-                        for env in peer.add_neighbor(other, tick)
-                    ]
-                transport.deliver(runtime, config.peer_id, envelopes, tick)
-            if status_path is not None:
-                with runtime.lock:
-                    _write_status(
-                        status_path,
-                        {
-                            "peer": config.peer_id,
-                            "epoch": peer.epoch,
-                            "tick": tick,
-                            "time": time.time(),
-                            "relinks": relinker.relinks,
-                            "address": transport.addresses[_host(config.peer_id)],
-                            "held": sorted(f"{k[0]}:{k[1]}" for k in peer.held),
-                            "tombstones": sorted(f"{k[0]}:{k[1]}" for k in peer.tombstones),
-                            "neighbors": sorted(peer.neighbors),
-                            "detections": [
-                                f"{k[0]}:{k[1]}" for _, k, cause in detections if cause == "crash"
-                            ],
-                            "lease_expired": [
-                                f"{k[0]}:{k[1]}" for _, k, cause in detections if cause == "lease"
-                            ],
-                            "seed_version": peer.own_seed.version if peer.own_seed else None,
-                        },
-                    )
-            tick += 1
+            detections = run_tick(dev)
+            write_status(dev, detections)
+            flush_audit(dev)
+            dev.tick += 1
             time.sleep(max(0.0, config.tick_s - (time.monotonic() - started)))
+        if stopping:
+            leave(dev)
     finally:
-        relinker.stop.set()
-        transport.close()
+        shutdown(dev)

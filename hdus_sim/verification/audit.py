@@ -56,15 +56,33 @@ def _read_chain(path: Path) -> tuple[list[Record], AuditProblem | None]:
     return chain, None
 
 
+def read_heads(folder: Path) -> dict[str, dict[str, Any]] | None:
+    """Each chain's recorded length and last hash; ``None`` if no heads were written.
+
+    A run writes them all to ``heads.json``; standalone peers sharing one audit folder
+    each write their own ``heads/peer-<P>.json`` (so no two processes write one file).
+    Both layouts are read, a per-peer file taking precedence.
+    """
+    path, per_peer = folder / "heads.json", sorted((folder / "heads").glob("peer-*.json"))
+    if not path.is_file() and not per_peer:
+        return None
+    heads: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
+    for entry in per_peer:
+        heads[entry.stem.removeprefix("peer-")] = json.loads(entry.read_text())
+    return heads
+
+
 def _check_heads(
     folder: Path, chains: dict[int, list[Record]], problems: list[AuditProblem]
 ) -> list[AuditProblem]:
-    """Problems ``heads.json`` reveals: a missing chain, one truncated or extended."""
-    heads_path = folder / "heads.json"
-    if not heads_path.is_file():
+    """Problems the heads reveal: a missing chain, one truncated or extended, one unheaded."""
+    heads = read_heads(folder)
+    if heads is None:
         return [AuditProblem("audit/heads.json", 0, "missing: cannot rule out truncation")]
-    found: list[AuditProblem] = []
-    heads = json.loads(heads_path.read_text())
+    found = [
+        AuditProblem(f"audit/peer{p}.jsonl", 0, "no heads entry: cannot rule out truncation")
+        for p in sorted(set(chains) - {int(k) for k in heads})
+    ]
     for peer, head in sorted(heads.items(), key=lambda kv: int(kv[0])):
         chain = chains.get(int(peer))
         where = f"audit/peer{peer}.jsonl"

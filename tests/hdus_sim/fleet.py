@@ -2,7 +2,8 @@
 
 Each device gets its own certificate folder (as ``hdus-sim certs`` writes them), a
 ``peer.yaml`` and a status file; the fleet starts them, reads their status, freezes
-(SIGSTOP) and resumes (SIGCONT) them, and stops them all on exit.
+(SIGSTOP) and resumes (SIGCONT) them, asks one to leave (SIGTERM), checks their shared
+audit folder with ``hdus-sim audit``, and stops them all on exit.
 """
 
 from __future__ import annotations
@@ -143,3 +144,24 @@ class Fleet:
 
     def resume(self, i: int) -> None:
         self.procs[i].send_signal(signal.SIGCONT)
+
+    def leave(self, i: int, timeout: float) -> int:
+        """SIGTERM device ``i`` (a graceful leave) and return its exit code."""
+        self.procs[i].send_signal(signal.SIGTERM)
+        return self.procs[i].wait(timeout=timeout)
+
+    # ------------------------------------------------------------ audit
+    def audit(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``hdus-sim audit`` on the folder every device writes its chain to (this one)."""
+        return subprocess.run(
+            [sys.executable, "-m", "hdus_sim", "audit", str(self.tmp), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def chain(self, i: int) -> list[dict[str, Any]]:
+        """Device ``i``'s audit records as written."""
+        path = self.tmp / "audit" / f"peer{i}.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()]

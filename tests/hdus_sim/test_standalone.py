@@ -86,6 +86,8 @@ def test_three_processes_gossip_and_drop_a_killed_peer(tiny: dict, tmp_path: Pat
         for i in (0, 1):
             st = read_status(status[i])
             assert st["held"] == [f"{1 - i}:{epoch(1 - i)}"]  # the survivor's seed is kept
+            reasons = [d["reason"] for d in st["drops"] if d["seed"] == gone]
+            assert reasons and "leave" not in reasons, st["drops"]  # a crash, not a leave
             assert procs[i].poll() is None  # still serving
     finally:
         for p in procs.values():
