@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fleet import Fleet, wait_for
 
-from hdus_sim.audit import holders_ever
+from hdus_sim.verification.audit import holders_ever
 
 pytestmark = pytest.mark.standalone
 
