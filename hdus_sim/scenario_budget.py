@@ -172,6 +172,14 @@ def _expected_peers(sc: Scenario) -> int:
 
 def check_budget(sc: Scenario) -> None:
     """Refuse a scenario whose size is over ``limits`` (arithmetic only, nothing is built)."""
+    peers = _check_peers(sc)
+    _check_rounds(sc, peers)
+    _check_topology_size(sc)
+    _check_data_size(sc, peers)
+
+
+def _check_peers(sc: Scenario) -> int:
+    """Initial and ever-online peers against their caps; the peers ever online (expected)."""
     lim = sc.limits
     n = sc.peers.initial
     if n > lim.max_peers:
@@ -195,6 +203,12 @@ def check_budget(sc: Scenario) -> None:
             f"is over the budget limits.max_churn_peers = {lim.max_churn_peers:,}; use fewer "
             "peers, or raise limits.max_churn_peers and expect validation to take longer",
         )
+    return peers
+
+
+def _check_rounds(sc: Scenario, peers: int) -> None:
+    """Scripted plus settle rounds, and peer-rounds, against their caps."""
+    lim = sc.limits
     total_rounds = sc.rounds + sc.effective_settle_rounds
     if total_rounds > lim.max_rounds:
         field = "rounds"
@@ -216,6 +230,12 @@ def check_budget(sc: Scenario) -> None:
             f"over the budget limits.max_peer_rounds = {lim.max_peer_rounds:,}; use fewer "
             "peers or rounds, or raise limits.max_peer_rounds",
         )
+
+
+def _check_topology_size(sc: Scenario) -> None:
+    """The topology file's bytes, the graph's edges, the gateway table and the density."""
+    lim = sc.limits
+    n = sc.peers.initial
     kind, params = sc.topology.kind, sc.topology.params
     if kind == "file":
         path = params.get("path")
@@ -246,6 +266,11 @@ def check_budget(sc: Scenario) -> None:
                 f"distance table, over {_MAX_GATEWAY_PAIRS:,}; use fewer gateways",
             )
     _check_density(kind, n, params)
+
+
+def _check_data_size(sc: Scenario, peers: int) -> None:
+    """The deletion stream's expected requests and a synthetic dataset's values."""
+    lim = sc.limits
     stream = sc.deletion_requests
     if stream is not None:
         end = sc.rounds if stream.end is None else min(stream.end, sc.rounds)

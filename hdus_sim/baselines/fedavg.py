@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ __all__ = ["run_fedavg_baselines"]
 class _Global:
     """The server's global model as parameters, plus what it needs to unlearn."""
 
-    def __init__(self, factory: functools.partial[nn.Module]) -> None:
+    def __init__(self, factory: Callable[[], nn.Module]) -> None:
         self.factory = factory
         self.params = [t.detach().numpy().copy() for t in factory().state_dict().values()]
         self.updates: dict[int, list[np.ndarray]] = {}
@@ -73,6 +74,71 @@ def _schedule(
     return [m for m in out if m]
 
 
+@dataclass
+class _Federation:
+    """The clients of one FedAvg baseline and how a schedule of rounds is run on them."""
+
+    world: World
+    timeline: Timeline
+    clients: dict[int, tuple[np.ndarray, np.ndarray]]
+    factory: Callable[[], nn.Module]
+    train: TrainConfig
+    seed: int
+    sub_rounds: int
+
+    def fedavg(self, schedule: Sequence[frozenset[int]], start: _Global, tag: int) -> FedAvgRun:
+        """Run ``schedule`` (one member set per FedAvg round) from ``start``'s weights."""
+        return run_fedavg(
+            {p: self.clients[p] for p in sorted(set().union(*schedule))},
+            schedule,
+            self.factory,
+            local_epochs=self.train.epochs,
+            batch_size=self.train.batch_size,
+            lr=self.train.lr,
+            seed=derive_seed(self.seed, "fedavg", tag),
+            initial=start.params,
+        )
+
+    def exact_unlearn(
+        self, state: _Global, event: DepartureEvent, survivors: list[int]
+    ) -> tuple[_Global, EventOutcome]:
+        """Retrain from the initial weights without every departed owner; the new state."""
+        shared = dict.fromkeys(survivors, state.model())
+        local_b, global_b = survivor_accuracy(self.world, shared, survivors)
+        t0 = time.perf_counter()
+        fresh = _Global(self.factory)
+        fresh.bytes_sent = state.bytes_sent
+        resched = _schedule(
+            self.timeline,
+            range(event.round),
+            self.timeline.departed_by(event.round),
+            self.sub_rounds,
+        )
+        cost, rounds_s = 0, 0.0
+        if resched:
+            run = self.fedavg(resched, fresh, 10_000 + event.round)
+            fresh.absorb(run)
+            cost, rounds_s = run.sample_epochs, run.rounds_wall_s
+        wall = time.perf_counter() - t0
+        shared = dict.fromkeys(survivors, fresh.model())
+        local_a, global_a = survivor_accuracy(self.world, shared, survivors)
+        outcome = EventOutcome(
+            event,
+            local_b,
+            local_a,
+            global_b,
+            global_a,
+            wall,
+            cost,
+            "EXACT",
+            notes=(
+                f"a Flower simulation from the initial weights without the departed data; "
+                f"its rounds took {rounds_s:.2f} s, the rest is Ray/Flower start and stop"
+            ),
+        )
+        return fresh, outcome
+
+
 def run_fedavg_baselines(
     world: World,
     timeline: Timeline,
@@ -97,19 +163,7 @@ def run_fedavg_baselines(
         p: (world.data_of(p).train_x.astype(np.float32), world.data_of(p).train_y.astype(np.int64))
         for p in owners
     }
-
-    def fedavg(schedule: Sequence[frozenset[int]], start: _Global, tag: int) -> FedAvgRun:
-        return run_fedavg(
-            {p: clients[p] for p in sorted(set().union(*schedule))},
-            schedule,
-            factory,
-            local_epochs=train.epochs,
-            batch_size=train.batch_size,
-            lr=train.lr,
-            seed=derive_seed(seed, "fedavg", tag),
-            initial=start.params,
-        )
-
+    fed = _Federation(world, timeline, clients, factory, train, seed, sub_rounds)
     t_run = time.perf_counter()
     exact_state = _Global(factory)
     kd_state = _Global(factory) if kd is not None else None
@@ -120,47 +174,15 @@ def run_fedavg_baselines(
         sched = _schedule(timeline, range(start, until), frozenset(), sub_rounds)
         for state in (exact_state, kd_state):
             if state is not None and sched:
-                state.absorb(fedavg(sched, state, start))
+                state.absorb(fed.fedavg(sched, state, start))
 
     done = 0
     for event in timeline.departures:
         survivors = timeline.survivors(event)
         advance(done, event.round)
         done = event.round
-        shared = dict.fromkeys(survivors, exact_state.model())
-        local_b, global_b = survivor_accuracy(world, shared, survivors)
-        # exact: retrain from the initial weights without every departed owner
-        t0 = time.perf_counter()
-        fresh = _Global(factory)
-        fresh.bytes_sent = exact_state.bytes_sent
-        resched = _schedule(
-            timeline, range(event.round), timeline.departed_by(event.round), sub_rounds
-        )
-        cost, rounds_s = 0, 0.0
-        if resched:
-            run = fedavg(resched, fresh, 10_000 + event.round)
-            fresh.absorb(run)
-            cost, rounds_s = run.sample_epochs, run.rounds_wall_s
-        wall = time.perf_counter() - t0
-        exact_state = fresh
-        shared = dict.fromkeys(survivors, exact_state.model())
-        local_a, global_a = survivor_accuracy(world, shared, survivors)
-        exact.append(
-            EventOutcome(
-                event,
-                local_b,
-                local_a,
-                global_b,
-                global_a,
-                wall,
-                cost,
-                "EXACT",
-                notes=(
-                    f"a Flower simulation from the initial weights without the departed data; "
-                    f"its rounds took {rounds_s:.2f} s, the rest is Ray/Flower start and stop"
-                ),
-            )
-        )
+        exact_state, outcome = fed.exact_unlearn(exact_state, event, survivors)
+        exact.append(outcome)
         if kd_state is not None and kd is not None:
             approx.append(_kd_unlearn(world, kd_state, event, survivors, kd, seed))
     advance(done, timeline.rounds)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hdus_sim.cli import run_cli
 from hdus_sim.simulation import Simulation
 from hdus_sim.verification.audit import check_audit
 from hdus_sim.verify import verify_run
@@ -94,8 +95,10 @@ def test_every_runtime_gives_the_same_run_and_verifies(
     assert len(verdicts) == 3 and report.passed, verdicts  # the leave, the crash, the delete
 
     assert check_audit(run) == []
+    assert run_cli(["audit", str(run)]) == 0  # what `hdus-sim audit DIR` answers
     chains = {int(p.stem.removeprefix("peer")) for p in (run / "audit").glob("peer*.jsonl")}
     assert chains == set(range(7))  # every peer that ran, wherever it ran
     broken = _tamper(run)
     problems = check_audit(run)
     assert problems and any(p.file.endswith(broken) for p in problems), problems
+    assert run_cli(["audit", str(run)]) == 1
