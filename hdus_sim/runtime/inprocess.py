@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,17 @@ def describe_message(message: Message) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class DropRelay:
+    """An observer passing on only the drops: ``listener(holder, (owner, epoch), round)``."""
+
+    listener: DropListener
+
+    def __call__(self, peer: int, now: int, kind: str, data: dict[str, Any]) -> None:
+        if kind == "drop":
+            self.listener(peer, (data["owner"], data["epoch"]), now)
+
+
 def _message_sender(message: Message) -> int:
     """The peer that put ``message`` on the wire (a relay, a vouching reporter)."""
     if isinstance(message, SeedMessage | Heartbeat):
@@ -110,7 +122,8 @@ class InProcessRuntime(Runtime):
         #: departed peers kept for ``churn.on_return: restore``
         self.parked: dict[int, Peer] = {}
         #: told of every learn, distil, send, receive, drop and delete at a peer here
-        self.observers: list[PeerObserver] = []
+        #: (removal tracking through ``on_drop``, the audit through :meth:`record_audit`)
+        self.observers: list[PeerObserver] = [] if on_drop is None else [DropRelay(on_drop)]
         #: the hash-chained audit those events are recorded in (``None``: off)
         self.audit: AuditTrail | None = None
         self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
@@ -307,9 +320,6 @@ class InProcessRuntime(Runtime):
         extra = {} if cause is None else {"cause": cause}
         for key in dropped:
             self._emit(holder, now, "drop", {"owner": key[0], "epoch": key[1], **extra})
-        if self.on_drop is not None:
-            for key in dropped:
-                self.on_drop(holder, key, now)
 
     # ------------------------------------------------------------------ protocol steps
     def train_round(self, now: int) -> list[int]:
