@@ -35,3 +35,11 @@ def live_ring(tiny: dict[str, Any]) -> Iterator[LiveRing]:
     yield make
     for sim in made:
         sim.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test of the wire starts real gRPC servers on loopback: mark it ``grpc``."""
+    here = str(__file__).rsplit("/", 1)[0]
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.grpc)
