@@ -3,14 +3,13 @@
 :func:`check_budget` is pure arithmetic on the scenario's numbers (a complete graph on
 100,000 peers is refused with its edge count before a single edge exists), against the
 scenario's ``limits`` (:class:`LimitsSpec`). The small helpers every scenario check shares
-(:func:`fail`, :func:`as_number`, :func:`id_ranges`) live here too.
+(:func:`fail`, :func:`as_number`) live here too.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +26,6 @@ __all__ = [
     "check_budget",
     "estimate_edges",
     "fail",
-    "id_ranges",
 ]
 
 #: Samples of the datasets whose size is known without reading files.
@@ -81,21 +79,6 @@ def as_number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
-
-
-def id_ranges(ids: Iterable[int], limit: int = 8) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``, cut after ``limit`` runs."""
-    items = sorted(ids)
-    runs: list[str] = []
-    i = 0
-    while i < len(items):
-        j = i
-        while j + 1 < len(items) and items[j + 1] == items[j] + 1:
-            j += 1
-        runs.append(str(items[i]) if i == j else f"{items[i]}-{items[j]}")
-        i = j + 1
-    shown = ", ".join(runs[:limit])
-    return (shown + ", ...") if len(runs) > limit else (shown or "none")
 
 
 # ---------------------------------------------------------------------------- budget

@@ -29,8 +29,8 @@ from hdus_sim.scenario_budget import (
     check_budget,
     estimate_edges,
     fail,
-    id_ranges,
 )
+from hdus_sim.wording import id_ranges
 
 if TYPE_CHECKING:
     from hdus_sim.scenario import Event, Scenario

@@ -20,7 +20,6 @@ from hdus_sim.churn.processes import (
     Masks,
     Population,
     _arrival_times,
-    _ranges,
     _stream,
     add_diurnal,
     add_outages,
@@ -33,6 +32,7 @@ from hdus_sim.churn.spec import ArrivalsSpec, ChurnSpec, TraceSpec, load_churn
 from hdus_sim.churn.trace import _normalise_intervals, load_trace
 from hdus_sim.devices import draw_device
 from hdus_sim.errors import ScenarioError
+from hdus_sim.wording import id_ranges
 
 __all__ = ["generate_churn", "plan_churn"]
 
@@ -190,7 +190,7 @@ def _keep_one_online(
     allowed[anchor] = allowed[anchor].copy()
     allowed[anchor][empty] = True
     return anchor, [
-        f"no peer would be online in round(s) {_ranges(int(r) for r in empty)}; "
+        f"no peer would be online in round(s) {id_ranges((int(r) for r in empty), limit=None)}; "
         f"peer {anchor} is kept online then, so the network never empties"
     ]
 

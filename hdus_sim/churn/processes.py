@@ -17,6 +17,7 @@ from hdus_sim.churn.distributions import session_lengths
 from hdus_sim.churn.spec import ArrivalsSpec, BatterySpec, DiurnalSpec, OutageSpec, SessionsSpec
 from hdus_sim.errors import ScenarioError
 from hdus_sim.rng import derive_seed
+from hdus_sim.wording import id_ranges
 
 #: Lengths drawn per batch: fixed, so a longer run extends a shorter one draw for draw.
 _BATCH = 256
@@ -150,20 +151,6 @@ class Population:
 Masks = dict[int, dict[str, np.ndarray]]
 
 
-def _ranges(rounds: Iterable[int]) -> str:
-    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
-    out: list[str] = []
-    items = sorted(rounds)
-    i = 0
-    while i < len(items):
-        j = i
-        while j + 1 < len(items) and items[j + 1] == items[j] + 1:
-            j += 1
-        out.append(str(items[i]) if i == j else f"{items[i]}-{items[j]}")
-        i = j + 1
-    return ", ".join(out)
-
-
 def _check_listed(ids: Iterable[int], allowed: set[int], scripted: set[int], where: str) -> None:
     """Refuse listed ids that the script moves, or that no process knows."""
     for pid in ids:
@@ -175,7 +162,7 @@ def _check_listed(ids: Iterable[int], allowed: set[int], scripted: set[int], whe
         if pid not in allowed:
             raise ScenarioError(
                 f"{where}: peer {pid} is unknown; list initial, trace or arrival ids "
-                f"(known: {_ranges(allowed) or 'none'})"
+                f"(known: {id_ranges(allowed, limit=None)})"
             )
 
 
@@ -322,7 +309,7 @@ def apply_battery(
         allowed[pid] = allowed[pid] & masks[pid]["battery"]
     if unknown:
         warnings.append(
-            f"battery: the device class of peer(s) {_ranges(unknown)} is unknown, so "
+            f"battery: the device class of peer(s) {id_ranges(unknown, limit=None)} is unknown, so "
             "their battery is not simulated (pass `devices`)"
         )
     return warnings
