@@ -235,10 +235,10 @@ def run_hdus(
             if timed:
                 stack.enter_context(res.timer.patch(InProcessRuntime, RUNTIME_CALLS))
         else:
-            from hdus_sim.runtime.ray_runtime import RayRuntime, _ensure_ray
+            from hdus_sim.runtime.ray_runtime import RayRuntime, ensure_ray
 
             t1 = time.perf_counter()
-            _ensure_ray(None)
+            ensure_ray(None)
             res.notes["ray_start_s"] = time.perf_counter() - t1
             if timed:
                 stack.enter_context(res.timer.patch(RayRuntime, RUNTIME_CALLS))

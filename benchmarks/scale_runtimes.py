@@ -77,7 +77,7 @@ import numpy as np
 import yaml
 
 from hdus_sim.runtime.inprocess import InProcessRuntime
-from hdus_sim.runtime.ray_runtime import RayRuntime, _ensure_ray
+from hdus_sim.runtime.ray_runtime import RayRuntime, ensure_ray
 from hdus_sim.scenario import load_scenario
 from hdus_sim.simulation import Simulation
 
@@ -635,7 +635,7 @@ def main(argv: list[str] | None = None) -> None:
     Simulation.from_dict(scenario_for(base, 6, {"kind": "inprocess"}, per_peer)).run()
     log("starting embedded Ray")
     t0 = time.perf_counter()
-    _ensure_ray(None)
+    ensure_ray(None)
     ray_start_s = time.perf_counter() - t0
 
     sc = load_scenario(scenario_for(base, n, {"kind": "inprocess"}, per_peer))

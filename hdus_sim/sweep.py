@@ -82,9 +82,9 @@ def run_sweep(
     """Run the grid; write ``sweep.csv`` and ``sweep.md`` to ``out``; return the rows."""
     grid = expand_grid(scenario, axes)
     if parallel == "ray":
-        from hdus_sim.runtime.ray_runtime import _ensure_ray
+        from hdus_sim.runtime.ray_cluster import ensure_ray
 
-        ray = _ensure_ray(address)
+        ray = ensure_ray(address)
         remote = ray.remote(num_cpus=1)(_run_one)
         results = ray.get([remote.remote(sc) for _, sc in grid])
     elif parallel == "none":

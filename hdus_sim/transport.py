@@ -41,6 +41,9 @@ class Transport(Protocol):
     def deliver(self, handler: Handler, src: int, envelopes: list[Envelope], now: int) -> None:
         """Send ``envelopes`` from ``src`` and everything they cause, until quiescent."""
 
+    def counters(self) -> dict[str, Any]:
+        """Counters of the wire and its fault layer (empty in memory)."""
+
     def close(self) -> None:
         """Release sockets and threads."""
 
@@ -71,6 +74,10 @@ class LocalTransport:
             reaction = handler.handle(env.dst, message, now)
             if reaction is not None:
                 queue.extend((env.dst, e) for e in reaction.outgoing)
+
+    def counters(self) -> dict[str, Any]:
+        """Nothing travels a wire in memory: no counters."""
+        return {}
 
     def close(self) -> None:
         """Nothing to release."""

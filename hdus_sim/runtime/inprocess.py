@@ -491,8 +491,7 @@ class InProcessRuntime(Runtime):
 
     def wire_stats(self) -> dict[str, Any]:
         """Counters of the wire and its fault layer (empty in memory)."""
-        counters = getattr(self.transport, "counters", None)
-        return dict(counters()) if counters is not None else {}
+        return dict(self.transport.counters())
 
     def audit_trail(self) -> AuditTrail | None:
         """The audit chains recorded here (``None`` unless :meth:`record_audit` was called)."""

@@ -18,7 +18,7 @@ from hdus_sim.errors import RunError
 __all__ = ["RAY_CLUSTER", "ensure_ray"]
 
 
-#: How this process got its Ray instance (set by :func:`_ensure_ray`; in the run's summary).
+#: How this process got its Ray instance (set by :func:`ensure_ray`; in the run's summary).
 RAY_CLUSTER: dict[str, Any] = {}
 
 

@@ -33,11 +33,7 @@ from hdus_sim.runtime.hosted import HostedRuntime, hosted_peers
 from hdus_sim.runtime.ray_cluster import RAY_CLUSTER, ensure_ray
 from hdus_sim.runtime.ray_recovery import ActorCalls, LossListener, NotStarted
 
-__all__ = ["RAY_CLUSTER", "HostActor", "RayRuntime", "actor_name", "ensure_ray"]
-
-#: kept for callers of the old names
-actor_name = host_name
-_ensure_ray = ensure_ray
+__all__ = ["RAY_CLUSTER", "HostActor", "RayRuntime", "ensure_ray"]
 
 
 class HostActor(Host):
