@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from clients.cohort import DistilJob, TrainJob
 from clients.ensemble import combine, mean_seed_scores
 from clients.errors import PeerError
 from clients.messages import DataOwner, SeedRecord, content_hash
@@ -98,6 +99,8 @@ class Learner(PeerState):
         """Train the main model one round and re-distil the seed, if budget remains.
 
         Returns ``True`` if a new seed version was made (the caller then announces it).
+        :func:`clients.cohort_round.train_together` does the same for many peers at once,
+        bit for bit, through the same :meth:`training_job` and :meth:`distil_job`.
         """
         if self.training_done:
             return False
@@ -105,42 +108,59 @@ class Learner(PeerState):
         self.distil_seed()
         return True
 
-    def _train_one_round(self) -> None:
+    def training_job(self) -> TrainJob | None:
+        """The current round's training of a plain main model as a job (``None``: unlearnable)."""
         if self.unlearnable:
+            return None
+        gen = _generator(sub_seed(self.seeds.train, self.trained_rounds))
+        return TrainJob(self._plain_main(), self._train_x, self._train_y, self.config.train, gen)
+
+    def _train_one_round(self) -> None:
+        job = self.training_job()
+        if job is None:
             self._unlearnable_main().fit(self.data.train_x, self.data.train_y, self.data.train_ids)
         else:
-            gen = _generator(sub_seed(self.seeds.train, self.trained_rounds))
-            train_supervised(
-                self._plain_main(),
-                self._train_x,
-                self._train_y,
-                self.config.train,
-                generator=gen,
-            )
-        self.trained_rounds += 1
-        self.model_version += 1
-        self.work_samples += self.config.train.samples_per_round(len(self._train_y))
+            train_supervised(job.model, job.x, job.y, job.config, generator=job.generator)
+        self.trained(1)
+
+    def trained(self, rounds: int) -> None:
+        """Count ``rounds`` finished training rounds (version, budget and work accounting)."""
+        self.trained_rounds += rounds
+        self.model_version += rounds
+        self.work_samples += rounds * self.config.train.samples_per_round(len(self._train_y))
 
     def _ids_key(self) -> int:
         """A stable integer of the current training ids (seeds the distillation stream)."""
         ids = np.sort(np.asarray(self.data.train_ids, dtype=np.int64))
         return int(hashlib.sha256(ids.tobytes()).hexdigest()[:15], 16)
 
-    def distil_seed(self) -> SeedRecord:
-        """Distil a new seed version from the current main model, from the fixed initialisation.
+    def distil_job(self, teacher_logits: torch.Tensor | None = None) -> DistilJob:
+        """The distillation of a new seed version, as a job (student from its fixed init).
 
-        Starting every version from the same initial weights means a seed depends only on
-        the current main model and the public reference set, never on earlier versions.
+        ``teacher_logits`` are the main model's logits on the reference set (computed here
+        when not given). Starting every version from the same initial weights means a seed
+        depends only on the current main model and the public reference set.
         """
-        version = 1 if self.own_seed is None else self.own_seed.version + 1
         student = build_model(
             self.config.seed_arch, self.input_shape, self.num_classes, seed=self.seeds.seed_init
         )
-        teacher = self.main_logits(self.reference_x)
+        teacher = self.main_logits(self.reference_x) if teacher_logits is None else teacher_logits
         # keyed by what the seed depends on (rounds trained, ids trained on), not by the
         # version: a peer that deleted points distils exactly what one without them would
         gen = _generator(sub_seed(self.seeds.distil, self.trained_rounds, self._ids_key()))
-        distil(student, teacher, self.reference_x, self.config.distill, generator=gen)
+        return DistilJob(student, teacher, self.reference_x, self.config.distill, gen)
+
+    def distil_seed(self) -> SeedRecord:
+        """Distil a new seed version from the current main model (see :meth:`distil_job`)."""
+        job = self.distil_job()
+        distil(
+            job.student, job.teacher_logits, job.reference_x, job.config, generator=job.generator
+        )
+        return self.adopt_seed(job.student)
+
+    def adopt_seed(self, student: nn.Module) -> SeedRecord:
+        """Make the distilled ``student`` this peer's next signed seed version."""
+        version = 1 if self.own_seed is None else self.own_seed.version + 1
         self.work_samples += self.config.distill.steps * min(
             self.config.distill.batch_size, len(self.reference_x)
         )

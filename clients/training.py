@@ -17,7 +17,10 @@ from torch import nn
 __all__ = [
     "DistillConfig",
     "TrainConfig",
+    "as_float_tensor",
+    "batch_schedule",
     "distil",
+    "distil_schedule",
     "logits_of",
     "train_supervised",
 ]
@@ -109,6 +112,47 @@ def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
+def as_float_tensor(
+    x: np.ndarray | torch.Tensor, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """``x`` as a tensor of ``dtype`` (no copy when it already is one)."""
+    return _as_tensor(x).to(dtype)
+
+
+def batch_schedule(n: int, config: TrainConfig, generator: torch.Generator) -> list[torch.Tensor]:
+    """The minibatch indices of one training call on ``n`` samples, in step order.
+
+    Epoch training: ``epochs`` shuffled passes, each cut into consecutive batches (the last
+    may be short). ``steps`` training: exactly ``steps`` batches over shuffled passes, a new
+    order drawn whenever one is used up. The generator is consumed exactly as the training
+    loop always did, so the per-model loop and the cohort engine share one schedule.
+
+    Examples
+    --------
+    >>> sched = batch_schedule(5, TrainConfig(epochs=2, batch_size=2), torch.Generator())
+    >>> [len(b) for b in sched]
+    [2, 2, 1, 2, 2, 1]
+    """
+    if n <= 0:
+        return []
+    if config.steps is None:
+        batches: list[torch.Tensor] = []
+        for _ in range(config.epochs):
+            order = torch.randperm(n, generator=generator)
+            batches += [order[s : s + config.batch_size] for s in range(0, n, config.batch_size)]
+        return batches
+    order = torch.randperm(n, generator=generator)
+    start = 0
+    batches = []
+    for _ in range(config.steps):
+        if start >= n:  # this pass is used up: draw the next shuffled order
+            order = torch.randperm(n, generator=generator)
+            start = 0
+        batches.append(order[start : start + config.batch_size])
+        start += config.batch_size
+    return batches
+
+
 def train_supervised(
     model: nn.Module,
     x: np.ndarray | torch.Tensor,
@@ -120,9 +164,10 @@ def train_supervised(
     """Train ``model`` in place with cross-entropy on ``(x, y)``; return the last epoch's mean loss.
 
     A fresh Adam optimiser is used per call, so a call's result depends only on the model's
-    weights, the data and ``generator`` (which fixes the batch order). With
-    ``config.steps`` set, exactly that many optimiser steps are taken (see
-    :class:`TrainConfig`) and the mean loss over those steps' samples is returned.
+    weights, the data and ``generator`` (which fixes the batch order, see
+    :func:`batch_schedule`). With ``config.steps`` set, exactly that many optimiser steps
+    are taken (see :class:`TrainConfig`) and the mean loss over those steps' samples is
+    returned.
     """
     xt, yt = _as_tensor(x).float(), _as_tensor(y).long()
     n = xt.shape[0]
@@ -130,52 +175,18 @@ def train_supervised(
         return float("nan")
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     model.train()
-    if config.steps is not None:
-        last = _train_steps(model, optimiser, xt, yt, config, generator)
-        model.eval()
-        return last
-    last = float("nan")
-    for _ in range(config.epochs):
-        order = torch.randperm(n, generator=generator)
-        total = 0.0
-        for start in range(0, n, config.batch_size):
-            idx = order[start : start + config.batch_size]
-            optimiser.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xt[idx]), yt[idx])
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(idx)
-        last = total / n
-    model.eval()
-    return last
-
-
-def _train_steps(
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    xt: torch.Tensor,
-    yt: torch.Tensor,
-    config: TrainConfig,
-    generator: torch.Generator,
-) -> float:
-    """Take exactly ``config.steps`` steps over shuffled passes; return their mean loss."""
-    assert config.steps is not None
-    n = xt.shape[0]
-    order = torch.randperm(n, generator=generator)
-    start = 0
+    per_pass = -(-n // config.batch_size)
     total, seen = 0.0, 0
-    for _ in range(config.steps):
-        if start >= n:  # this pass is used up: draw the next shuffled order
-            order = torch.randperm(n, generator=generator)
-            start = 0
-        idx = order[start : start + config.batch_size]
-        start += config.batch_size
+    for step, idx in enumerate(batch_schedule(n, config, generator)):
+        if config.steps is None and step % per_pass == 0:
+            total, seen = 0.0, 0  # epoch training reports the last epoch's mean loss
         optimiser.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(xt[idx]), yt[idx])
         loss.backward()
         optimiser.step()
         total += loss.item() * len(idx)
         seen += len(idx)
+    model.eval()
     return total / seen
 
 
@@ -213,9 +224,7 @@ def distil(
     optimiser = torch.optim.Adam(student.parameters(), lr=config.lr)
     student.train()
     last = float("nan")
-    batch = min(config.batch_size, n)
-    for _ in range(config.steps):
-        idx = torch.randint(0, n, (batch,), generator=generator)
+    for idx in distil_schedule(n, config, generator):
         optimiser.zero_grad(set_to_none=True)
         log_p = F.log_softmax(student(xt[idx]) / temperature, dim=1)
         loss = F.kl_div(log_p, targets[idx], reduction="batchmean")
@@ -224,3 +233,18 @@ def distil(
         last = loss.item()
     student.eval()
     return last
+
+
+def distil_schedule(
+    n: int, config: DistillConfig, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """The reference-set indices of each distillation step (drawn with replacement, in order).
+
+    Examples
+    --------
+    >>> sched = distil_schedule(10, DistillConfig(steps=3, batch_size=4), torch.Generator())
+    >>> [tuple(b.shape) for b in sched]
+    [(4,), (4,), (4,)]
+    """
+    batch = min(config.batch_size, n)
+    return [torch.randint(0, n, (batch,), generator=generator) for _ in range(config.steps)]

@@ -269,11 +269,16 @@ class RuntimeSpec(BaseModel):
     ``restore``-d as they were or ``rejoin`` under a new epoch. ``process``: the same hosts
     as ``ray`` (``peers_per_actor`` peers each, real gRPC between them), each a plain OS
     process of this machine started and driven by the run itself, no Ray needed.
+
+    ``cohorts`` (default on, every kind): peers that share a model architecture train and
+    distil as one batched computation (:mod:`clients.cohort`), bit-identical to training
+    them one at a time; ``false`` keeps the per-peer loop.
     """
 
     model_config = STRICT_MODEL
     kind: Literal["inprocess", "grpc", "ray", "process"] = "inprocess"
     torch_threads: PosInt = 1
+    cohorts: bool = True
     wire_roundtrip: bool = False
     wire: WireSpec = WireSpec()
     peers_per_actor: PosInt | None = None

@@ -129,6 +129,7 @@ class Host:
             on_drop=lambda holder, key, now: self.drops.append((holder, key, now)),
             transport=self.transport,
             credentials=None if keyring is None else keyring.credentials,
+            cohorts=sc.runtime.cohorts,
         )
         self.audit = self.runtime.record_audit()
         self.transport.handler = self.runtime

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from clients.cohort import CohortReport
+from clients.cohort_round import train_together
 from clients.credentials import UNCHECKED, Credentials
 from clients.ensemble import combine
 from clients.messages import DataOwner, Heartbeat, SeedMessage
@@ -95,6 +97,9 @@ class InProcessRuntime(Runtime):
         Called whenever a holder drops a seed (for removal latency).
     credentials
         Gives each peer its signing credentials (default: no-op signatures).
+    cohorts
+        Batch the peers' training and distillation by architecture (bit-identical to
+        training them one at a time; ``runtime.cohorts: false`` turns it off).
     """
 
     def __init__(
@@ -105,8 +110,13 @@ class InProcessRuntime(Runtime):
         on_drop: DropListener | None = None,
         transport: Transport | None = None,
         credentials: Callable[[int], Credentials] | None = None,
+        cohorts: bool = True,
     ) -> None:
         self.factory = factory
+        #: compute the peers' learning batched by cohort (``runtime.cohorts``)
+        self.cohorts = cohorts
+        #: what the cohort engine batched and what it trained alone, over the run
+        self.cohort_report = CohortReport()
         self.credentials = credentials
         self.transport: Transport = transport if transport is not None else LocalTransport()
         # Peers are touched by the caller's thread and, over gRPC, by server threads
@@ -323,12 +333,25 @@ class InProcessRuntime(Runtime):
 
     # ------------------------------------------------------------------ protocol steps
     def train_round(self, now: int) -> list[int]:
-        """Train every peer with budget left (sorted id order); announce new seeds."""
+        """Train every peer with budget left (sorted id order); announce new seeds.
+
+        With cohorts on, the peers' learning is computed first, batched
+        (:func:`~clients.cohort_round.train_together`, bit-identical to one at a time);
+        the announcements, audit records and deliveries then follow peer by peer in the
+        same order either way (learning never reads what a delivery changes).
+        """
+        pids = self.online()
+        trained: dict[int, bool] = {}
+        if self.cohorts:
+            with self.lock:
+                made, report = train_together([self.peers[pid] for pid in pids])
+            trained = dict(zip(pids, made, strict=True))
+            self.cohort_report = self.cohort_report.merge(report)
         changed: list[int] = []
-        for pid in self.online():
+        for pid in pids:
             with self.lock:
                 peer = self.peers[pid]
-                if not peer.train_round():
+                if not (trained[pid] if self.cohorts else peer.train_round()):
                     continue
                 announcements = peer.announce_seed(now)
                 if peer.own_seed is not None:

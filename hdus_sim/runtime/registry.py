@@ -83,6 +83,7 @@ def _in_process(plan: RunPlan, world: World, hooks: RuntimeHooks) -> Runtime:
         on_drop=hooks.on_drop,
         transport=transport,
         credentials=None if keyring is None else keyring.credentials,
+        cohorts=plan.scenario.runtime.cohorts,
     )
     runtime.record_audit()
     made.append(runtime)

@@ -1,0 +1,497 @@
+"""Cohort engine: many peers' local training and seed distillation as one batched computation.
+
+Peers whose models share an architecture form a *cohort*. Instead of each peer running its
+own Python loop of tiny optimiser steps, the cohort stacks its members' parameters
+(``(P, out, in)`` weights, ``(P, out)`` biases) and takes every member's step at once with
+batched matrix products (``torch.baddbmm`` forward, ``torch.bmm`` backward) and one Adam
+update over the stacked tensors. Each member keeps its own data, its own batch order (drawn
+from its own generator exactly as :func:`~clients.training.train_supervised` draws it), its
+own optimiser state and its own number of steps: at step slot ``t`` the members that still
+have a ``t``-th batch take it, grouped by that batch's length, so ragged dataset sizes and
+short last batches are handled without padding.
+
+**Exactness.** A member's parameters after a cohort round are bit-identical to training it
+alone with :func:`~clients.training.train_supervised` / :func:`~clients.training.distil`:
+the batched ops compute each member's slice with the same arithmetic as the per-model ops
+(the backward is written out with the same products autograd uses for ``nn.Linear``), the
+Adam update repeats ``torch.optim.Adam``'s single-tensor arithmetic, and every member of a
+step group shares that step's Adam step count (each call uses a fresh optimiser). Whether
+this holds on the running platform is *checked*, not assumed: :func:`cohort_exact` trains
+two small models both ways once per process and architecture, and a cohort whose check
+fails is trained one model at a time (and says so in :attr:`CohortReport.fallback`).
+
+What is batched: multilayer perceptrons of the zoo (``Flatten``, ``Linear``, ``ReLU``),
+which covers every seed model and every main model except the convolutional gateway.
+Anything else (the CNN, point-deletion mains) is trained alone, as before.
+
+Examples
+--------
+>>> from clients.models import build_model
+>>> from clients.training import TrainConfig, train_supervised
+>>> x = torch.randn(40, 64); y = torch.randint(0, 10, (40,))
+>>> cfg = TrainConfig(epochs=1, batch_size=16)
+>>> alone = build_model("sensor", (64,), 10, seed=1)
+>>> _ = train_supervised(alone, x, y, cfg, generator=torch.Generator().manual_seed(5))
+>>> batched = build_model("sensor", (64,), 10, seed=1)
+>>> job = TrainJob(batched, x, y, cfg, torch.Generator().manual_seed(5))
+>>> report = train_cohorts([job])
+>>> all(torch.equal(a, b) for a, b in zip(alone.parameters(), batched.parameters()))
+True
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clients.training import (
+    DistillConfig,
+    TrainConfig,
+    as_float_tensor,
+    batch_schedule,
+    distil,
+    distil_schedule,
+    train_supervised,
+)
+
+__all__ = [
+    "CohortReport",
+    "DistilJob",
+    "TrainJob",
+    "cohort_exact",
+    "cohort_logits",
+    "distil_cohorts",
+    "mlp_layers",
+    "train_cohorts",
+]
+
+_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults, as train_supervised uses
+
+
+@dataclass
+class TrainJob:
+    """One model to train with cross-entropy, as ``train_supervised(model, x, y, config, ...)``."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    config: TrainConfig
+    generator: torch.Generator
+
+
+@dataclass
+class DistilJob:
+    """One student to distil, as ``distil(student, teacher_logits, reference_x, config, ...)``."""
+
+    student: nn.Module
+    teacher_logits: torch.Tensor
+    reference_x: torch.Tensor
+    config: DistillConfig
+    generator: torch.Generator
+
+
+@dataclass
+class CohortReport:
+    """What one batched phase did: cohort sizes, models trained alone, and why.
+
+    Attributes
+    ----------
+    cohorts
+        Sizes of the batched cohorts (one per architecture and configuration).
+    alone
+        Models trained one at a time.
+    fallback
+        Reasons some models were trained alone (architecture not batchable, or the
+        platform's exactness check failed for it); empty when everything was batched.
+    """
+
+    cohorts: list[int] = field(default_factory=list)
+    alone: int = 0
+    fallback: set[str] = field(default_factory=set)
+
+    def merge(self, other: CohortReport) -> CohortReport:
+        """Both reports' counts together."""
+        return CohortReport(
+            self.cohorts + other.cohorts, self.alone + other.alone, self.fallback | other.fallback
+        )
+
+
+def mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
+    """The linear layers of a zoo MLP (``Flatten``, then ``Linear`` and ``ReLU`` alternating).
+
+    ``None`` for any other model: the cohort engine batches exactly this shape and nothing
+    it has not been written (and checked) for.
+    """
+    net = getattr(model, "net", None)
+    if not isinstance(net, nn.Sequential) or len(net) < 2 or not isinstance(net[0], nn.Flatten):
+        return None
+    layers = list(net)[1:]
+    linears = [m for m in layers[0::2] if isinstance(m, nn.Linear)]
+    relus = [m for m in layers[1::2] if type(m) is nn.ReLU]
+    if len(linears) != (len(layers) + 1) // 2 or len(relus) != len(layers) // 2:
+        return None
+    if any(m.bias is None for m in linears) or len(layers) % 2 == 0:
+        return None
+    return linears
+
+
+def _signature(model: nn.Module) -> tuple[tuple[int, int], ...] | None:
+    layers = mlp_layers(model)
+    if layers is None:
+        return None
+    if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in model.parameters()):
+        return None
+    return tuple((m.out_features, m.in_features) for m in layers)
+
+
+class _Stack:
+    """A cohort's parameters and Adam moments, stacked along a leading member axis."""
+
+    def __init__(self, models: Sequence[nn.Module], *, moments: bool = True) -> None:
+        per_model = [mlp_layers(m) or [] for m in models]
+        depth = len(per_model[0])
+        self.models = list(models)
+        self.weights = [
+            torch.stack([ls[k].weight.detach() for ls in per_model]) for k in range(depth)
+        ]
+        self.biases = [torch.stack([ls[k].bias.detach() for ls in per_model]) for k in range(depth)]
+        zeros = [torch.zeros_like(t) for t in self.tensors] if moments else []
+        self.exp_avg = zeros
+        self.exp_avg_sq = [torch.zeros_like(t) for t in zeros]
+
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        """Weights then biases, layer by layer (the order of every per-tensor list here)."""
+        return self.weights + self.biases
+
+    def write_back(self) -> None:
+        """Copy every member's slice into its own model's parameters."""
+        with torch.no_grad():
+            for i, model in enumerate(self.models):
+                for k, layer in enumerate(mlp_layers(model) or []):
+                    layer.weight.copy_(self.weights[k][i])
+                    layer.bias.copy_(self.biases[k][i])
+
+
+def _forward(
+    weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor], x: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Logits ``(G, b, classes)`` of ``G`` stacked MLPs on ``x`` ``(G, b, features)``.
+
+    Also returns each layer's input (the backward pass needs them).
+    """
+    inputs = [x]
+    h = x
+    last = len(weights) - 1
+    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        z = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        if k == last:
+            return z, inputs
+        h = torch.relu(z)
+        inputs.append(h)
+    raise AssertionError("an MLP has at least one layer")
+
+
+def _backward(
+    weights: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor], grad: torch.Tensor
+) -> list[torch.Tensor]:
+    """Gradients (weights then biases) from the loss gradient at the logits ``(G, b, C)``.
+
+    The same products autograd computes for ``nn.Linear`` (``grad^T @ input`` for the
+    weight, a sum over the batch for the bias, ``grad @ weight`` into the layer below, then
+    ReLU's threshold backward), here batched over the members.
+    """
+    depth = len(weights)
+    g_w: list[torch.Tensor] = [grad] * depth
+    g_b: list[torch.Tensor] = [grad] * depth
+    for k in reversed(range(depth)):
+        g_w[k] = torch.bmm(grad.transpose(1, 2), inputs[k])
+        g_b[k] = grad.sum(1)
+        if k > 0:
+            grad = torch.ops.aten.threshold_backward(torch.bmm(grad, weights[k]), inputs[k], 0)
+    return g_w + g_b
+
+
+def _logit_grad_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Gradient of each member's mean cross-entropy at its logits (``F.cross_entropy``'s)."""
+    g, b, c = logits.shape
+    flat = logits.reshape(g * b, c).detach().requires_grad_(True)
+    loss = F.cross_entropy(flat, y.reshape(-1), reduction="none").view(g, b).mean(1).sum()
+    (grad,) = torch.autograd.grad(loss, flat)
+    return grad.view(g, b, c)
+
+
+def _logit_grad_kl(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Gradient of each member's ``KL(targets || softmax(logits / T))`` (batch mean)."""
+    g, b, c = logits.shape
+    flat = logits.reshape(g * b, c).detach().requires_grad_(True)
+    log_p = F.log_softmax(flat / temperature, dim=1)
+    loss = F.kl_div(log_p, targets.reshape(g * b, c), reduction="none").view(g, b * c).sum(1)
+    (grad,) = torch.autograd.grad((loss / b).sum(), flat)
+    return grad.view(g, b, c)
+
+
+def _adam_step(
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    exp_avg: Sequence[torch.Tensor],
+    exp_avg_sq: Sequence[torch.Tensor],
+    *,
+    step: int,
+    lr: float,
+    weight_decay: float,
+) -> None:
+    """``torch.optim.Adam``'s single-tensor update, in place, at Adam step count ``step``."""
+    bias_correction1 = 1 - _BETA1**step
+    bias_correction2_sqrt = (1 - _BETA2**step) ** 0.5
+    step_size = lr / bias_correction1
+    for p, g, m, v in zip(params, grads, exp_avg, exp_avg_sq, strict=True):
+        if weight_decay != 0:
+            g = g.add(p, alpha=weight_decay)
+        m.lerp_(g, 1 - _BETA1)
+        v.mul_(_BETA2).addcmul_(g, g, value=1 - _BETA2)
+        denom = (v.sqrt() / bias_correction2_sqrt).add_(_EPS)
+        p.addcdiv_(m, denom, value=-step_size)
+
+
+def _take_step(
+    stack: _Stack,
+    members: list[int],
+    batches: tuple[torch.Tensor, torch.Tensor],
+    step: int,
+    lr: float,
+    weight_decay: float,
+    loss_grad: str,
+    temperature: float = 1.0,
+) -> None:
+    """One optimiser step of the ``members`` of ``stack`` on their stacked batches."""
+    if batches[0].shape[1] == 1:
+        # one-sample batches: torch's per-model ops take a matrix-vector path whose sums
+        # differ from the batched product's in the last bit, so repeat the per-model ops
+        for i in members:
+            _reference_step(
+                stack, i, batches, members.index(i), step, lr, weight_decay, loss_grad, temperature
+            )
+        return
+    everyone = len(members) == len(stack.models)
+    index = torch.tensor(members)
+
+    def pick(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+        return list(ts) if everyone else [t.index_select(0, index) for t in ts]
+
+    params, m, v = pick(stack.tensors), pick(stack.exp_avg), pick(stack.exp_avg_sq)
+    depth = len(stack.weights)
+    x, target = batches
+    logits, inputs = _forward(params[:depth], params[depth:], x)
+    if loss_grad == "ce":
+        grad = _logit_grad_ce(logits, target)
+    else:
+        grad = _logit_grad_kl(logits, target, temperature)
+    grads = _backward(params[:depth], inputs, grad)
+    _adam_step(params, grads, m, v, step=step, lr=lr, weight_decay=weight_decay)
+    if not everyone:
+        for full, part in (
+            (stack.tensors, params),
+            (stack.exp_avg, m),
+            (stack.exp_avg_sq, v),
+        ):
+            for whole, piece in zip(full, part, strict=True):
+                whole.index_copy_(0, index, piece)
+
+
+def _reference_step(
+    stack: _Stack,
+    member: int,
+    batches: tuple[torch.Tensor, torch.Tensor],
+    row: int,
+    step: int,
+    lr: float,
+    weight_decay: float,
+    loss_grad: str,
+    temperature: float,
+) -> None:
+    """One member's step with the very ops a lone ``nn.Linear`` model uses (autograd)."""
+    depth = len(stack.weights)
+    views = [t[member] for t in stack.tensors]
+    leaves = [v.detach().requires_grad_(True) for v in views]
+    x, target = batches[0][row], batches[1][row]
+    h = x
+    for k in range(depth):
+        h = F.linear(h, leaves[k], leaves[depth + k])
+        if k < depth - 1:
+            h = torch.relu(h)
+    if loss_grad == "ce":
+        loss = F.cross_entropy(h, target)
+    else:
+        loss = F.kl_div(F.log_softmax(h / temperature, dim=1), target, reduction="batchmean")
+    grads = torch.autograd.grad(loss, leaves)
+    moments = [t[member] for t in stack.exp_avg], [t[member] for t in stack.exp_avg_sq]
+    with torch.no_grad():
+        _adam_step(views, grads, *moments, step=step, lr=lr, weight_decay=weight_decay)
+
+
+@functools.cache
+def cohort_exact(signature: tuple[tuple[int, int], ...]) -> bool:
+    """Whether batched training of this MLP shape is bit-identical to alone on this platform.
+
+    Trains three small models of the shape (ragged data, weight decay on) for a few steps
+    both ways and compares every parameter bit for bit; cached per process and shape.
+    """
+    from clients.models import MLP
+
+    features, classes = signature[0][1], signature[-1][0]
+    hidden = tuple(out for out, _ in signature[:-1])
+    gen = torch.Generator().manual_seed(20261202)
+    jobs, alone = [], []
+    for i, n in enumerate((11, 7, 16, 9)):
+        x = torch.randn(n, features, generator=gen)
+        y = torch.randint(0, classes, (n,), generator=gen)
+        cfg = TrainConfig(epochs=2, batch_size=4, lr=0.01, weight_decay=1e-3)
+        pair = []
+        for _ in range(2):
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(i)
+                pair.append(MLP(features, hidden, classes))
+        jobs.append(TrainJob(pair[0], x, y, cfg, torch.Generator().manual_seed(i)))
+        alone.append((pair[1], x, y, cfg, torch.Generator().manual_seed(i)))
+    _train_batched(jobs)
+    for model, x, y, cfg, g in alone:
+        train_supervised(model, x, y, cfg, generator=g)
+    return all(
+        torch.equal(a, b)
+        for job, (model, *_rest) in zip(jobs, alone, strict=True)
+        for a, b in zip(job.model.parameters(), model.parameters(), strict=True)
+    )
+
+
+def _group(
+    models: Sequence[nn.Module], keys: Sequence[object], report: CohortReport
+) -> tuple[dict[object, list[int]], list[int]]:
+    """Indices of batchable models grouped by (shape, ``keys``), and those to train alone."""
+    groups: dict[object, list[int]] = defaultdict(list)
+    alone: list[int] = []
+    for i, (model, key) in enumerate(zip(models, keys, strict=True)):
+        signature = _signature(model)
+        if signature is None:
+            report.fallback.add(f"{type(model).__name__} is not a batched architecture")
+            alone.append(i)
+        elif not cohort_exact(signature):
+            report.fallback.add(f"batched MLP {signature} is not bit-exact on this platform")
+            alone.append(i)
+        else:
+            groups[(signature, key)].append(i)
+    for key in list(groups):
+        if len(groups[key]) == 1:  # a cohort of one: the plain loop is as fast
+            alone += groups.pop(key)
+    return groups, sorted(alone)
+
+
+def _train_batched(jobs: Sequence[TrainJob]) -> None:
+    """Train ``jobs`` (same MLP shape, lr and weight decay) as one cohort, in place."""
+    stack = _Stack([j.model for j in jobs])
+    xs = [as_float_tensor(j.x).reshape(len(j.x), -1) for j in jobs]
+    ys = [as_float_tensor(j.y, dtype=torch.long) for j in jobs]
+    schedules = [
+        batch_schedule(len(y), j.config, j.generator) for j, y in zip(jobs, ys, strict=True)
+    ]
+    cfg = jobs[0].config
+    for t in range(max((len(s) for s in schedules), default=0)):
+        by_length: dict[int, list[int]] = defaultdict(list)
+        for i, schedule in enumerate(schedules):
+            if t < len(schedule):
+                by_length[len(schedule[t])].append(i)
+        for members in by_length.values():
+            x = torch.stack([xs[i][schedules[i][t]] for i in members])
+            y = torch.stack([ys[i][schedules[i][t]] for i in members])
+            _take_step(stack, members, (x, y), t + 1, cfg.lr, cfg.weight_decay, "ce")
+    stack.write_back()
+
+
+def train_cohorts(jobs: Sequence[TrainJob]) -> CohortReport:
+    """Train every job in place, batched by cohort; bit-identical to training each alone."""
+    report = CohortReport()
+    groups, alone = _group(
+        [j.model for j in jobs], [(j.config.lr, j.config.weight_decay) for j in jobs], report
+    )
+    for members in groups.values():
+        _train_batched([jobs[i] for i in members])
+        report.cohorts.append(len(members))
+    for i in alone:
+        j = jobs[i]
+        train_supervised(j.model, j.x, j.y, j.config, generator=j.generator)
+    report.alone = len(alone)
+    for j in jobs:
+        j.model.eval()
+    return report
+
+
+def _distil_batched(jobs: Sequence[DistilJob]) -> None:
+    """Distil ``jobs`` (same student shape and configuration) as one cohort, in place."""
+    stack = _Stack([j.student for j in jobs])
+    cfg = jobs[0].config
+    refs = [as_float_tensor(j.reference_x) for j in jobs]
+    refs = [r.reshape(len(r), -1) for r in refs]
+    targets = [F.softmax(j.teacher_logits / cfg.temperature, dim=1) for j in jobs]
+    draws = [distil_schedule(len(r), cfg, j.generator) for j, r in zip(jobs, refs, strict=True)]
+    shared = all(r is refs[0] or torch.equal(r, refs[0]) for r in refs)
+    members = list(range(len(jobs)))
+    for t in range(cfg.steps):
+        idx = [d[t] for d in draws]
+        if shared:
+            x = refs[0][torch.stack(idx)]
+        else:
+            x = torch.stack([r[i] for r, i in zip(refs, idx, strict=True)])
+        target = torch.stack([tg[i] for tg, i in zip(targets, idx, strict=True)])
+        _take_step(stack, members, (x, target), t + 1, cfg.lr, 0.0, "kl", cfg.temperature)
+    stack.write_back()
+
+
+def distil_cohorts(jobs: Sequence[DistilJob]) -> CohortReport:
+    """Distil every job's student in place, batched by cohort; bit-identical to alone."""
+    report = CohortReport()
+    keys = [(j.config, len(j.reference_x)) for j in jobs]
+    groups, alone = _group([j.student for j in jobs], keys, report)
+    for members in groups.values():
+        _distil_batched([jobs[i] for i in members])
+        report.cohorts.append(len(members))
+    for i in alone:
+        j = jobs[i]
+        distil(j.student, j.teacher_logits, j.reference_x, j.config, generator=j.generator)
+    report.alone = len(alone)
+    for j in jobs:
+        j.student.eval()
+    return report
+
+
+@torch.no_grad()
+def cohort_logits(models: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    """Each model's eval-mode logits on the same inputs ``x``, batched where they share a shape.
+
+    Bit-identical to :func:`~clients.training.logits_of` per model (the tests check it):
+    the same 4,096-row chunks, the same products; models that are not batchable MLPs are
+    evaluated one at a time.
+    """
+    from clients.training import logits_of
+
+    out: dict[int, torch.Tensor] = {}
+    groups, alone = _group(list(models), [None] * len(models), CohortReport())
+    flat = as_float_tensor(x).reshape(len(x), -1)
+    for members in groups.values():
+        stack = _Stack([models[i] for i in members], moments=False)
+        chunks = []
+        for start in range(0, max(len(flat), 1), 4096):
+            part = flat[start : start + 4096]
+            logits, _ = _forward(
+                stack.weights, stack.biases, part.expand(len(members), *part.shape)
+            )
+            chunks.append(logits)
+        result = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
+        out.update({i: result[pos] for pos, i in enumerate(members)})
+    out.update({i: logits_of(models[i], x) for i in alone})
+    return [out[i] for i in range(len(models))]
