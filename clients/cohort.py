@@ -115,6 +115,22 @@ class CohortReport:
     alone: int = 0
     fallback: set[str] = field(default_factory=set)
 
+    def as_dict(self, enabled: bool) -> dict[str, object]:
+        """The report as ``summary.json`` shows it (counts are model-trainings over a run).
+
+        Examples
+        --------
+        >>> CohortReport([7, 3], 1, {"SmallCNN is not batched"}).as_dict(True)["batched"]
+        10
+        """
+        return {
+            "enabled": enabled,
+            "batched": sum(self.cohorts),
+            "alone": self.alone,
+            "largest_cohort": max(self.cohorts, default=0),
+            "fallback": sorted(self.fallback),
+        }
+
     def merge(self, other: CohortReport) -> CohortReport:
         """Both reports' counts together."""
         return CohortReport(
@@ -336,20 +352,26 @@ def _reference_step(
         _adam_step(views, grads, *moments, step=step, lr=lr, weight_decay=weight_decay)
 
 
-@functools.cache
 def cohort_exact(signature: tuple[tuple[int, int], ...]) -> bool:
     """Whether batched training of this MLP shape is bit-identical to alone on this platform.
 
-    Trains three small models of the shape (ragged data, weight decay on) for a few steps
-    both ways and compares every parameter bit for bit; cached per process and shape.
+    Trains four small models of the shape (ragged data, a one-sample batch, weight decay
+    on) for a few steps both ways and compares every parameter bit for bit; cached per
+    process, shape and torch thread count (with more than one thread, the per-model
+    products split their work differently and the check fails here: such runs train alone).
     """
+    return _exact(signature, torch.get_num_threads())
+
+
+@functools.cache
+def _exact(signature: tuple[tuple[int, int], ...], threads: int) -> bool:
     from clients.models import MLP
 
     features, classes = signature[0][1], signature[-1][0]
     hidden = tuple(out for out, _ in signature[:-1])
     gen = torch.Generator().manual_seed(20261202)
     jobs, alone = [], []
-    for i, n in enumerate((11, 7, 16, 9)):
+    for i, n in enumerate((11, 7, 16, 9)):  # batch 4: short and 1-sample
         x = torch.randn(n, features, generator=gen)
         y = torch.randint(0, classes, (n,), generator=gen)
         cfg = TrainConfig(epochs=2, batch_size=4, lr=0.01, weight_decay=1e-3)
@@ -386,13 +408,10 @@ def _group(
             alone.append(i)
         else:
             groups[(signature, key)].append(i)
-    for key in list(groups):
-        if len(groups[key]) == 1:  # a cohort of one: the plain loop is as fast
-            alone += groups.pop(key)
-    return groups, sorted(alone)
+    return groups, alone
 
 
-def _train_batched(jobs: Sequence[TrainJob]) -> None:
+def _train_batched(jobs: Sequence[TrainJob]) -> _Stack:
     """Train ``jobs`` (same MLP shape, lr and weight decay) as one cohort, in place."""
     stack = _Stack([j.model for j in jobs])
     xs = [as_float_tensor(j.x).reshape(len(j.x), -1) for j in jobs]
@@ -411,23 +430,44 @@ def _train_batched(jobs: Sequence[TrainJob]) -> None:
             y = torch.stack([ys[i][schedules[i][t]] for i in members])
             _take_step(stack, members, (x, y), t + 1, cfg.lr, cfg.weight_decay, "ce")
     stack.write_back()
+    return stack
 
 
-def train_cohorts(jobs: Sequence[TrainJob]) -> CohortReport:
-    """Train every job in place, batched by cohort; bit-identical to training each alone."""
+Moments = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def train_cohorts(
+    jobs: Sequence[TrainJob], *, moments: list[Moments] | None = None
+) -> CohortReport:
+    """Train every job in place, batched by cohort; bit-identical to training each alone.
+
+    ``moments``, if given, receives per job (in order) its final Adam moments
+    ``(exp_avg, exp_avg_sq)`` per parameter in ``model.parameters()`` order, as
+    ``torch.optim.Adam``'s state would hold them (empty for a job trained alone).
+    """
     report = CohortReport()
     groups, alone = _group(
         [j.model for j in jobs], [(j.config.lr, j.config.weight_decay) for j in jobs], report
     )
+    kept: dict[int, Moments] = {}
     for members in groups.values():
-        _train_batched([jobs[i] for i in members])
+        stack = _train_batched([jobs[i] for i in members])
         report.cohorts.append(len(members))
+        depth = len(stack.weights)
+        for pos, i in enumerate(members):
+            pairs = [
+                (m[pos].clone(), v[pos].clone())
+                for m, v in zip(stack.exp_avg, stack.exp_avg_sq, strict=True)
+            ]
+            kept[i] = [p for k in range(depth) for p in (pairs[k], pairs[depth + k])]
     for i in alone:
         j = jobs[i]
         train_supervised(j.model, j.x, j.y, j.config, generator=j.generator)
     report.alone = len(alone)
     for j in jobs:
         j.model.eval()
+    if moments is not None:
+        moments += [kept.get(i, []) for i in range(len(jobs))]
     return report
 
 

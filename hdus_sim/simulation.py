@@ -344,6 +344,7 @@ class Simulation:
             "graph": connectivity_report(self.graph).as_dict(),
             "runtime": self.scenario.runtime.kind,
             "wire": dict(snap.wire),
+            "cohorts": dict(snap.learning),
             "withheld": sorted(self.withheld),
             "forgetting": forgetting_summary(self.tracker.rows(), last_round or 0),
             "signatures": self._signatures(),

@@ -81,6 +81,9 @@ class RuntimeSnapshot:
         Main-model parameter count per online peer.
     wire
         Counters of the wire and its fault layer (empty in memory).
+    learning
+        What the cohort engine computed batched and alone
+        (:meth:`clients.cohort.CohortReport.as_dict`, summed over hosts).
     """
 
     online: list[int]
@@ -89,6 +92,7 @@ class RuntimeSnapshot:
     declared_dead: list[int]
     main_parameters: dict[int, int]
     wire: dict[str, Any]
+    learning: dict[str, Any] = field(default_factory=dict)
 
 
 #: one sent or received message, a learn, distil, drop or delete at one peer:

@@ -49,6 +49,19 @@ def hosted_peers(peer_ids: Sequence[int], peers_per_host: int) -> dict[int, list
     return {i: [p for p in peer_ids if placement_of(p, peers_per_host) == i] for i in range(n)}
 
 
+def merge_learning(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The hosts' cohort reports as one: counts summed, the largest cohort, every fallback."""
+    if not parts:
+        return {}
+    return {
+        "enabled": all(p.get("enabled", False) for p in parts),
+        "batched": sum(p.get("batched", 0) for p in parts),
+        "alone": sum(p.get("alone", 0) for p in parts),
+        "largest_cohort": max(p.get("largest_cohort", 0) for p in parts),
+        "fallback": sorted({r for p in parts for r in p.get("fallback", [])}),
+    }
+
+
 def merge_wire_stats(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Wire counters of several hosts, summed (fault and limit counters by kind)."""
     total: dict[str, Any] = dict.fromkeys(
@@ -260,6 +273,7 @@ class HostedRuntime(Runtime):
                 sorted((k, v) for s in parts for k, v in s.main_parameters.items())
             ),
             wire={**merge_wire_stats([s.wire for s in parts]), self.kind: self.describe()},
+            learning=merge_learning([s.learning for s in parts]),
         )
 
     def peer(self, peer_id: int) -> Peer:

@@ -510,6 +510,7 @@ class InProcessRuntime(Runtime):
                 declared_dead=[pid for pid in self.online() if self.peers[pid].declared_dead],
                 main_parameters=self.main_parameters(),
                 wire=self.wire_stats(),
+                learning=self.cohort_report.as_dict(self.cohorts),
             )
 
     def wire_stats(self) -> dict[str, Any]:
