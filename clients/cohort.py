@@ -43,9 +43,10 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,6 +69,7 @@ __all__ = [
     "cohort_logits",
     "distil_cohorts",
     "mlp_layers",
+    "record_logits",
     "train_cohorts",
 ]
 
@@ -87,13 +89,36 @@ class TrainJob:
 
 @dataclass
 class DistilJob:
-    """One student to distil, as ``distil(student, teacher_logits, reference_x, config, ...)``."""
+    """One student to distil, as ``distil(student, teacher_logits, reference_x, config, ...)``.
 
-    student: nn.Module
+    The student is either a module (``student``) or, so that a cohort of thousands builds
+    no module per member, its initial state (``init``, named tensors in ``state_dict``
+    order) with a ``build`` function for the case it must be distilled alone. Afterwards
+    ``state`` holds the distilled state as named arrays (what a seed record carries).
+    """
+
+    student: nn.Module | None
     teacher_logits: torch.Tensor
     reference_x: torch.Tensor
     config: DistillConfig
     generator: torch.Generator
+    init: tuple[tuple[str, torch.Tensor], ...] = ()
+    build: Callable[[], nn.Module] | None = None
+    state: tuple[tuple[str, np.ndarray], ...] = ()
+
+    def initial_state(self) -> tuple[tuple[str, torch.Tensor], ...]:
+        """The student's state before distillation."""
+        if self.student is not None:
+            return tuple((k, v.detach()) for k, v in self.student.state_dict().items())
+        return self.init
+
+    def module(self) -> nn.Module:
+        """The student as a module (built from ``build`` when only ``init`` was given)."""
+        if self.student is None:
+            if self.build is None:
+                raise ValueError("a DistilJob needs a student module or a build function")
+            self.student = self.build()
+        return self.student
 
 
 @dataclass
@@ -166,30 +191,66 @@ def _signature(model: nn.Module) -> tuple[tuple[int, int], ...] | None:
     return tuple((m.out_features, m.in_features) for m in layers)
 
 
+def _module_state(model: nn.Module) -> list[torch.Tensor]:
+    """A zoo MLP's parameters in ``state_dict`` order (weight, bias per layer), detached."""
+    return [t.detach() for layer in mlp_layers(model) or [] for t in (layer.weight, layer.bias)]
+
+
+def _state_signature(
+    named: Sequence[tuple[str, object]],
+) -> tuple[tuple[int, int], ...] | None:
+    """The layer shapes of a zoo MLP's named state (``net.1.weight``, ``net.1.bias``, ...).
+
+    ``None`` unless the names, dtypes (float32 on the CPU) and shapes are exactly an MLP's.
+    """
+    names = [name for name, _ in named]
+    depth = len(names) // 2
+    expected = [f"net.{2 * k + 1}.{part}" for k in range(depth) for part in ("weight", "bias")]
+    if depth == 0 or names != expected:
+        return None
+    values = [v for _, v in named]
+    for v in values:
+        if isinstance(v, np.ndarray):
+            if v.dtype != np.float32:
+                return None
+        elif not isinstance(v, torch.Tensor) or v.dtype != torch.float32 or v.is_cuda:
+            return None
+    shapes = [tuple(int(d) for d in v.shape) for v in values]  # type: ignore[attr-defined]
+    weights, biases = shapes[0::2], shapes[1::2]
+    if any(len(w) != 2 or b != (w[0],) for w, b in zip(weights, biases, strict=True)):
+        return None
+    if any(weights[k][0] != weights[k + 1][1] for k in range(depth - 1)):
+        return None
+    return tuple((w[0], w[1]) for w in weights)
+
+
 class _Stack:
     """A cohort's parameters and Adam moments, stacked along a leading member axis."""
 
-    def __init__(self, models: Sequence[nn.Module], *, moments: bool = True) -> None:
-        per_model = [mlp_layers(m) or [] for m in models]
-        depth = len(per_model[0])
-        self.models = list(models)
-        self.weights = [
-            torch.stack([ls[k].weight.detach() for ls in per_model]) for k in range(depth)
-        ]
-        self.biases = [torch.stack([ls[k].bias.detach() for ls in per_model]) for k in range(depth)]
+    def __init__(self, states: Sequence[Sequence[torch.Tensor]], *, moments: bool = True) -> None:
+        depth = len(states[0]) // 2
+        self.size = len(states)
+        self.weights = [torch.stack([st[2 * k] for st in states]) for k in range(depth)]
+        self.biases = [torch.stack([st[2 * k + 1] for st in states]) for k in range(depth)]
         zeros = [torch.zeros_like(t) for t in self.tensors] if moments else []
         self.exp_avg = zeros
         self.exp_avg_sq = [torch.zeros_like(t) for t in zeros]
+
+    def member(self, i: int) -> list[torch.Tensor]:
+        """Member ``i``'s tensors in ``state_dict`` order (views into the stack)."""
+        return [
+            t for k in range(len(self.weights)) for t in (self.weights[k][i], self.biases[k][i])
+        ]
 
     @property
     def tensors(self) -> list[torch.Tensor]:
         """Weights then biases, layer by layer (the order of every per-tensor list here)."""
         return self.weights + self.biases
 
-    def write_back(self) -> None:
+    def write_back(self, models: Sequence[nn.Module]) -> None:
         """Copy every member's slice into its own model's parameters."""
         with torch.no_grad():
-            for i, model in enumerate(self.models):
+            for i, model in enumerate(models):
                 for k, layer in enumerate(mlp_layers(model) or []):
                     layer.weight.copy_(self.weights[k][i])
                     layer.bias.copy_(self.biases[k][i])
@@ -237,19 +298,21 @@ def _backward(
 def _logit_grad_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Gradient of each member's mean cross-entropy at its logits (``F.cross_entropy``'s)."""
     g, b, c = logits.shape
-    flat = logits.reshape(g * b, c).detach().requires_grad_(True)
-    loss = F.cross_entropy(flat, y.reshape(-1), reduction="none").view(g, b).mean(1).sum()
-    (grad,) = torch.autograd.grad(loss, flat)
+    with torch.enable_grad():
+        flat = logits.reshape(g * b, c).detach().requires_grad_(True)
+        loss = F.cross_entropy(flat, y.reshape(-1), reduction="none").view(g, b).mean(1).sum()
+        (grad,) = torch.autograd.grad(loss, flat)
     return grad.view(g, b, c)
 
 
 def _logit_grad_kl(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
     """Gradient of each member's ``KL(targets || softmax(logits / T))`` (batch mean)."""
     g, b, c = logits.shape
-    flat = logits.reshape(g * b, c).detach().requires_grad_(True)
-    log_p = F.log_softmax(flat / temperature, dim=1)
-    loss = F.kl_div(log_p, targets.reshape(g * b, c), reduction="none").view(g, b * c).sum(1)
-    (grad,) = torch.autograd.grad((loss / b).sum(), flat)
+    with torch.enable_grad():
+        flat = logits.reshape(g * b, c).detach().requires_grad_(True)
+        log_p = F.log_softmax(flat / temperature, dim=1)
+        loss = F.kl_div(log_p, targets.reshape(g * b, c), reduction="none").view(g, b * c).sum(1)
+        (grad,) = torch.autograd.grad((loss / b).sum(), flat)
     return grad.view(g, b, c)
 
 
@@ -295,7 +358,7 @@ def _take_step(
                 stack, i, batches, members.index(i), step, lr, weight_decay, loss_grad, temperature
             )
         return
-    everyone = len(members) == len(stack.models)
+    everyone = len(members) == stack.size
     index = torch.tensor(members)
 
     def pick(ts: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -335,18 +398,19 @@ def _reference_step(
     """One member's step with the very ops a lone ``nn.Linear`` model uses (autograd)."""
     depth = len(stack.weights)
     views = [t[member] for t in stack.tensors]
-    leaves = [v.detach().requires_grad_(True) for v in views]
     x, target = batches[0][row], batches[1][row]
-    h = x
-    for k in range(depth):
-        h = F.linear(h, leaves[k], leaves[depth + k])
-        if k < depth - 1:
-            h = torch.relu(h)
-    if loss_grad == "ce":
-        loss = F.cross_entropy(h, target)
-    else:
-        loss = F.kl_div(F.log_softmax(h / temperature, dim=1), target, reduction="batchmean")
-    grads = torch.autograd.grad(loss, leaves)
+    with torch.enable_grad():
+        leaves = [v.detach().requires_grad_(True) for v in views]
+        h = x
+        for k in range(depth):
+            h = F.linear(h, leaves[k], leaves[depth + k])
+            if k < depth - 1:
+                h = torch.relu(h)
+        if loss_grad == "ce":
+            loss = F.cross_entropy(h, target)
+        else:
+            loss = F.kl_div(F.log_softmax(h / temperature, dim=1), target, reduction="batchmean")
+        grads = torch.autograd.grad(loss, leaves)
     moments = [t[member] for t in stack.exp_avg], [t[member] for t in stack.exp_avg_sq]
     with torch.no_grad():
         _adam_step(views, grads, *moments, step=step, lr=lr, weight_decay=weight_decay)
@@ -364,6 +428,7 @@ def cohort_exact(signature: tuple[tuple[int, int], ...]) -> bool:
 
 
 @functools.cache
+@torch.enable_grad()
 def _exact(signature: tuple[tuple[int, int], ...], threads: int) -> bool:
     from clients.models import MLP
 
@@ -393,15 +458,23 @@ def _exact(signature: tuple[tuple[int, int], ...], threads: int) -> bool:
 
 
 def _group(
-    models: Sequence[nn.Module], keys: Sequence[object], report: CohortReport
+    models: Sequence[nn.Module | Sequence[tuple[str, object]]],
+    keys: Sequence[object],
+    report: CohortReport,
 ) -> tuple[dict[object, list[int]], list[int]]:
-    """Indices of batchable models grouped by (shape, ``keys``), and those to train alone."""
+    """Indices of batchable models grouped by (shape, ``keys``), and those to train alone.
+
+    A model is a module or its named state.
+    """
     groups: dict[object, list[int]] = defaultdict(list)
     alone: list[int] = []
     for i, (model, key) in enumerate(zip(models, keys, strict=True)):
-        signature = _signature(model)
+        if isinstance(model, nn.Module):
+            signature, name = _signature(model), type(model).__name__
+        else:
+            signature, name = _state_signature(model), "this state"
         if signature is None:
-            report.fallback.add(f"{type(model).__name__} is not a batched architecture")
+            report.fallback.add(f"{name} is not a batched architecture")
             alone.append(i)
         elif not cohort_exact(signature):
             report.fallback.add(f"batched MLP {signature} is not bit-exact on this platform")
@@ -413,7 +486,7 @@ def _group(
 
 def _train_batched(jobs: Sequence[TrainJob]) -> _Stack:
     """Train ``jobs`` (same MLP shape, lr and weight decay) as one cohort, in place."""
-    stack = _Stack([j.model for j in jobs])
+    stack = _Stack([_module_state(j.model) for j in jobs])
     xs = [as_float_tensor(j.x).reshape(len(j.x), -1) for j in jobs]
     ys = [as_float_tensor(j.y, dtype=torch.long) for j in jobs]
     schedules = [
@@ -429,7 +502,7 @@ def _train_batched(jobs: Sequence[TrainJob]) -> _Stack:
             x = torch.stack([xs[i][schedules[i][t]] for i in members])
             y = torch.stack([ys[i][schedules[i][t]] for i in members])
             _take_step(stack, members, (x, y), t + 1, cfg.lr, cfg.weight_decay, "ce")
-    stack.write_back()
+    stack.write_back([j.model for j in jobs])
     return stack
 
 
@@ -473,7 +546,7 @@ def train_cohorts(
 
 def _distil_batched(jobs: Sequence[DistilJob]) -> None:
     """Distil ``jobs`` (same student shape and configuration) as one cohort, in place."""
-    stack = _Stack([j.student for j in jobs])
+    stack = _Stack([[t for _, t in j.initial_state()] for j in jobs])
     cfg = jobs[0].config
     refs = [as_float_tensor(j.reference_x) for j in jobs]
     refs = [r.reshape(len(r), -1) for r in refs]
@@ -489,23 +562,34 @@ def _distil_batched(jobs: Sequence[DistilJob]) -> None:
             x = torch.stack([r[i] for r, i in zip(refs, idx, strict=True)])
         target = torch.stack([tg[i] for tg, i in zip(targets, idx, strict=True)])
         _take_step(stack, members, (x, target), t + 1, cfg.lr, 0.0, "kl", cfg.temperature)
-    stack.write_back()
+    for i, job in enumerate(jobs):
+        names = [name for name, _ in job.initial_state()]
+        job.state = tuple(
+            (n, t.numpy().copy()) for n, t in zip(names, stack.member(i), strict=True)
+        )
+        if job.student is not None:
+            with torch.no_grad():
+                for param, value in zip(_module_state(job.student), stack.member(i), strict=True):
+                    param.copy_(value)
 
 
 def distil_cohorts(jobs: Sequence[DistilJob]) -> CohortReport:
     """Distil every job's student in place, batched by cohort; bit-identical to alone."""
     report = CohortReport()
     keys = [(j.config, len(j.reference_x)) for j in jobs]
-    groups, alone = _group([j.student for j in jobs], keys, report)
+    groups, alone = _group([j.initial_state() for j in jobs], keys, report)
     for members in groups.values():
         _distil_batched([jobs[i] for i in members])
         report.cohorts.append(len(members))
     for i in alone:
         j = jobs[i]
-        distil(j.student, j.teacher_logits, j.reference_x, j.config, generator=j.generator)
+        student = j.module()
+        distil(student, j.teacher_logits, j.reference_x, j.config, generator=j.generator)
+        j.state = tuple((k, v.detach().numpy().copy()) for k, v in student.state_dict().items())
     report.alone = len(alone)
     for j in jobs:
-        j.student.eval()
+        if j.student is not None:
+            j.student.eval()
     return report
 
 
@@ -523,7 +607,7 @@ def cohort_logits(models: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Te
     groups, alone = _group(list(models), [None] * len(models), CohortReport())
     flat = as_float_tensor(x).reshape(len(x), -1)
     for members in groups.values():
-        stack = _Stack([models[i] for i in members], moments=False)
+        stack = _Stack([_module_state(models[i]) for i in members], moments=False)
         chunks = []
         for start in range(0, max(len(flat), 1), 4096):
             part = flat[start : start + 4096]
@@ -535,3 +619,39 @@ def cohort_logits(models: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Te
         out.update({i: result[pos] for pos, i in enumerate(members)})
     out.update({i: logits_of(models[i], x) for i in alone})
     return [out[i] for i in range(len(models))]
+
+
+@torch.no_grad()
+def record_logits(
+    records: Sequence[Sequence[tuple[str, object]]], x: torch.Tensor
+) -> list[torch.Tensor | None]:
+    """Logits on ``x`` of models given as state tensors (a seed record's), without modules.
+
+    Records of one MLP shape are evaluated as one stacked forward over views of their
+    arrays (nothing is copied into a per-holder ``nn.Module``); bit-identical to loading
+    each into its module and calling :func:`~clients.training.logits_of` (tested). Entries
+    that are not zoo MLPs (or whose shape the platform check rejects) come back ``None``.
+    """
+    out: list[torch.Tensor | None] = [None] * len(records)
+    groups: dict[tuple[tuple[int, int], ...], list[tuple[int, list[torch.Tensor]]]] = defaultdict(
+        list
+    )
+    for i, tensors in enumerate(records):
+        signature = _state_signature(tensors)
+        if signature is not None and cohort_exact(signature):
+            views = [v if isinstance(v, torch.Tensor) else torch.from_numpy(v) for _, v in tensors]
+            groups[signature].append((i, views))
+    flat = as_float_tensor(x).reshape(len(x), -1)
+    for members in groups.values():
+        depth = len(members[0][1]) // 2
+        weights = [torch.stack([views[2 * k] for _, views in members]) for k in range(depth)]
+        biases = [torch.stack([views[2 * k + 1] for _, views in members]) for k in range(depth)]
+        chunks = []
+        for start in range(0, max(len(flat), 1), 4096):
+            part = flat[start : start + 4096]
+            logits, _ = _forward(weights, biases, part.expand(len(members), *part.shape))
+            chunks.append(logits)
+        result = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
+        for pos, (i, _) in enumerate(members):
+            out[i] = result[pos]
+    return out

@@ -62,6 +62,6 @@ def train_together(learners: Sequence[Learner]) -> tuple[list[bool], CohortRepor
     distil_jobs = [learner.distil_job(t) for learner, t in zip(active, teachers, strict=True)]
     report = report.merge(distil_cohorts(distil_jobs))
     for learner, distilled in zip(active, distil_jobs, strict=True):
-        learner.adopt_seed(distilled.student)
+        learner.adopt_seed(distilled.state, distilled.student)
     made = {id(learner) for learner in active}
     return [id(learner) in made for learner in learners], report

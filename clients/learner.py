@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from clients.cohort import DistilJob, TrainJob
+from clients.cohort import DistilJob, TrainJob, record_logits
 from clients.ensemble import combine, mean_seed_scores
 from clients.errors import PeerError
 from clients.messages import DataOwner, SeedRecord, content_hash
@@ -141,30 +141,56 @@ class Learner(PeerState):
         when not given). Starting every version from the same initial weights means a seed
         depends only on the current main model and the public reference set.
         """
-        student = build_model(
-            self.config.seed_arch, self.input_shape, self.num_classes, seed=self.seeds.seed_init
-        )
         teacher = self.main_logits(self.reference_x) if teacher_logits is None else teacher_logits
         # keyed by what the seed depends on (rounds trained, ids trained on), not by the
         # version: a peer that deleted points distils exactly what one without them would
         gen = _generator(sub_seed(self.seeds.distil, self.trained_rounds, self._ids_key()))
-        return DistilJob(student, teacher, self.reference_x, self.config.distill, gen)
+        return DistilJob(
+            None,
+            teacher,
+            self.reference_x,
+            self.config.distill,
+            gen,
+            init=self._seed_init_state(),
+            build=self._new_student,
+        )
+
+    def _new_student(self) -> nn.Module:
+        """A seed model at the peer's fixed initialisation."""
+        return build_model(
+            self.config.seed_arch, self.input_shape, self.num_classes, seed=self.seeds.seed_init
+        )
+
+    def _seed_init_state(self) -> tuple[tuple[str, torch.Tensor], ...]:
+        """The fixed initial state every seed version is distilled from (built once)."""
+        cached = self._seed_init
+        key = (self.config.seed_arch, self.seeds.seed_init)
+        if cached is None or cached[0] != key:
+            student = self._new_student()
+            cached = (key, tuple((k, v.detach()) for k, v in student.state_dict().items()))
+            self._seed_init = cached
+        state: tuple[tuple[str, torch.Tensor], ...] = cached[1]
+        return state
 
     def distil_seed(self) -> SeedRecord:
         """Distil a new seed version from the current main model (see :meth:`distil_job`)."""
         job = self.distil_job()
-        distil(
-            job.student, job.teacher_logits, job.reference_x, job.config, generator=job.generator
-        )
-        return self.adopt_seed(job.student)
+        student = job.module()
+        distil(student, job.teacher_logits, job.reference_x, job.config, generator=job.generator)
+        return self.adopt_seed(_state_tensors(student), student)
 
-    def adopt_seed(self, student: nn.Module) -> SeedRecord:
-        """Make the distilled ``student`` this peer's next signed seed version."""
+    def adopt_seed(
+        self, tensors: tuple[tuple[str, np.ndarray], ...], student: nn.Module | None = None
+    ) -> SeedRecord:
+        """Make the distilled state ``tensors`` this peer's next signed seed version.
+
+        ``student`` is the distilled module when there is one (otherwise it is built from
+        the record when first asked for, :meth:`own_seed_module`).
+        """
         version = 1 if self.own_seed is None else self.own_seed.version + 1
         self.work_samples += self.config.distill.steps * min(
             self.config.distill.batch_size, len(self.reference_x)
         )
-        tensors = _state_tensors(student)
         self.own_seed = self._signed(
             SeedRecord(
                 owner=self.peer_id,
@@ -193,6 +219,11 @@ class Learner(PeerState):
 
     def own_seed_module(self) -> nn.Module | None:
         """The peer's own current seed model (``None`` before the first distillation)."""
+        if self._own_seed_module is None and self.own_seed is not None:
+            record = self.own_seed
+            module = build_model(record.arch, self.input_shape, self.num_classes, seed=0)
+            module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in record.tensors})
+            self._own_seed_module = module.eval()
         return self._own_seed_module
 
     def seed_modules(self) -> dict[DataOwner, nn.Module]:
@@ -200,11 +231,28 @@ class Learner(PeerState):
         return {k: self._seed_module(h) for k, h in sorted(self.held.items())}
 
     @torch.no_grad()
+    def held_seed_logits(
+        self, x: torch.Tensor, *, batched: bool = True
+    ) -> dict[DataOwner, torch.Tensor]:
+        """Every held seed's logits on ``x``, keyed by data owner.
+
+        ``batched``: MLP seeds are evaluated together straight from their records' arrays
+        (:func:`clients.cohort.record_logits`: views, no per-seed module), bit-identical to
+        each seed's module; any other architecture (or ``batched=False``) goes through
+        its module.
+        """
+        keys = sorted(self.held)
+        records = [self.held[k].record.tensors for k in keys]
+        found = record_logits(records, x) if batched else [None] * len(keys)
+        return {
+            k: logits if logits is not None else logits_of(self._seed_module(self.held[k]), x)
+            for k, logits in zip(keys, found, strict=True)
+        }
+
+    @torch.no_grad()
     def logits_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[DataOwner, torch.Tensor]]:
         """Return the main model's logits and every held seed's logits on ``x``."""
-        main = self.main_logits(x)
-        seeds = {k: logits_of(m, x) for k, m in self.seed_modules().items()}
-        return main, seeds
+        return self.main_logits(x), self.held_seed_logits(x)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Return the erasable ensemble's scores on ``x`` (argmax is the prediction)."""

@@ -109,6 +109,7 @@ class Peer(Inbound, Deletion):
         self.work_samples = 0
         self.own_seed = None
         self._own_seed_module = None
+        self._seed_init = None
         self.held = {}
         self.tombstones = set()
         self.known_epochs = {}

@@ -56,6 +56,8 @@ class PeerState:
     work_samples: int
     own_seed: SeedRecord | None
     _own_seed_module: nn.Module | None
+    #: (seed arch, init seed) and the seed's fixed initial state, built once
+    _seed_init: tuple[tuple[str, int], tuple[tuple[str, torch.Tensor], ...]] | None
     held: dict[DataOwner, HeldSeed]
     tombstones: set[DataOwner]
     known_epochs: dict[int, int]

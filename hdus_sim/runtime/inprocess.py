@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clients.cohort import CohortReport
+from clients.cohort import CohortReport, record_logits
 from clients.cohort_round import train_together
 from clients.credentials import UNCHECKED, Credentials
 from clients.ensemble import combine
@@ -431,13 +431,36 @@ class InProcessRuntime(Runtime):
 
     # ------------------------------------------------------------------ observation
     def _global_seed_logits(self, peer: Peer) -> dict[DataOwner, torch.Tensor]:
-        out: dict[DataOwner, torch.Tensor] = {}
-        for key, held in sorted(peer.held.items()):
-            cache_key = (key, held.record.version, held.record.digest)
-            if cache_key not in self._seed_cache:
-                self._seed_cache[cache_key] = logits_of(peer.seed_modules()[key], self.global_x)
-            out[key] = self._seed_cache[cache_key]
-        return out
+        """Each seed ``peer`` holds, on the global test set (from the cache :meth:`_fill`)."""
+        return {
+            key: self._seed_cache[(key, held.record.version, held.record.digest)]
+            for key, held in sorted(peer.held.items())
+        }
+
+    def _fill_seed_cache(self, peers: list[Peer]) -> None:
+        """Global-test logits of every distinct seed version held, computed once, batched.
+
+        Versions no one holds any more are dropped from the cache.
+        """
+        wanted: dict[tuple[DataOwner, int, str], tuple[Peer, DataOwner]] = {}
+        for peer in peers:
+            for key, held in sorted(peer.held.items()):
+                wanted.setdefault((key, held.record.version, held.record.digest), (peer, key))
+        self._seed_cache = {k: v for k, v in self._seed_cache.items() if k in wanted}
+        missing = [k for k in wanted if k not in self._seed_cache]
+        if not self.cohorts:  # the per-peer path, one module at a time
+            for cache_key in missing:
+                holder, key = wanted[cache_key]
+                self._seed_cache[cache_key] = logits_of(holder.seed_modules()[key], self.global_x)
+            return
+        found = record_logits(
+            [wanted[k][0].held[wanted[k][1]].record.tensors for k in missing], self.global_x
+        )
+        for cache_key, logits in zip(missing, found, strict=True):
+            if logits is None:
+                holder, key = wanted[cache_key]
+                logits = logits_of(holder.seed_modules()[key], self.global_x)
+            self._seed_cache[cache_key] = logits
 
     def evaluate(self, now: int) -> list[dict[str, Any]]:
         """Accuracy of main-only, seeds-only and ensemble on local and global test, per peer."""
@@ -446,6 +469,7 @@ class InProcessRuntime(Runtime):
 
     def _evaluate(self, now: int) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
+        self._fill_seed_cache([self.peers[pid] for pid in self.online()])
         for pid in self.online():
             peer = self.peers[pid]
             local_x = torch.from_numpy(np.ascontiguousarray(peer.data.test_x)).float()
@@ -465,7 +489,7 @@ class InProcessRuntime(Runtime):
             ):
                 main = peer.main_logits(x)
                 if seeds is None:
-                    seeds = {k: logits_of(m, x) for k, m in peer.seed_modules().items()}
+                    seeds = peer.held_seed_logits(x, batched=self.cohorts)
                 ens = combine(main, seeds, rho=peer.config.rho, mode=peer.config.combine)
                 row[f"{split}_main"] = _accuracy(main, y)
                 row[f"{split}_seeds"] = _accuracy(peer.seeds_only(seeds), y)
