@@ -42,6 +42,7 @@ True
 from __future__ import annotations
 
 import functools
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -639,7 +640,11 @@ def record_logits(
     for i, tensors in enumerate(records):
         signature = _state_signature(tensors)
         if signature is not None and cohort_exact(signature):
-            views = [v if isinstance(v, torch.Tensor) else torch.from_numpy(v) for _, v in tensors]
+            with warnings.catch_warnings():  # read-only record arrays: only ever read here
+                warnings.simplefilter("ignore", UserWarning)
+                views = [
+                    v if isinstance(v, torch.Tensor) else torch.from_numpy(v) for _, v in tensors
+                ]
             groups[signature].append((i, views))
     flat = as_float_tensor(x).reshape(len(x), -1)
     for members in groups.values():

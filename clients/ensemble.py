@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from clients.errors import ModelError
 from clients.messages import DataOwner
 
-__all__ = ["CombineMode", "combine", "mean_seed_scores"]
+__all__ = ["CombineMode", "combine", "combine_mean", "mean_seed_scores"]
 
 
 class CombineMode(StrEnum):
@@ -80,7 +80,23 @@ def combine(
                 f"seed {key} gives logits of shape {tuple(logits.shape)} but the main model "
                 f"gives {tuple(main_logits.shape)}; all peers must share the class count"
             )
-    seeds = mean_seed_scores(seed_logits, mode)
+    return combine_mean(main_logits, mean_seed_scores(seed_logits, mode), rho=rho, mode=mode)
+
+
+def combine_mean(
+    main_logits: torch.Tensor,
+    seeds: torch.Tensor | None,
+    *,
+    rho: float,
+    mode: CombineMode | str = CombineMode.PROBS,
+) -> torch.Tensor:
+    """:func:`combine` given the seeds' mean scores already (:func:`mean_seed_scores`).
+
+    For callers that also report the seeds-only accuracy: the mean is computed once.
+    """
+    mode = CombineMode(mode)
+    if not 0.0 <= rho <= 1.0:
+        raise ModelError(f"rho must be in [0, 1], got {rho}")
     if seeds is None:
         return main_logits.clone()
     mixed = (1.0 - rho) * _scores(main_logits, mode) + rho * seeds

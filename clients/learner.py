@@ -187,6 +187,8 @@ class Learner(PeerState):
         ``student`` is the distilled module when there is one (otherwise it is built from
         the record when first asked for, :meth:`own_seed_module`).
         """
+        for _, array in tensors:
+            array.flags.writeable = False  # shared by every in-memory holder: never edited
         version = 1 if self.own_seed is None else self.own_seed.version + 1
         self.work_samples += self.config.distill.steps * min(
             self.config.distill.batch_size, len(self.reference_x)

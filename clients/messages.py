@@ -112,8 +112,18 @@ class SeedRecord:
         return int(sum(a.nbytes for _, a in self.tensors))
 
     def verify_digest(self) -> bool:
-        """Return ``True`` if ``digest`` matches the tensors."""
-        return self.digest == content_hash(self.tensors)
+        """Return ``True`` if ``digest`` matches the tensors.
+
+        A record whose arrays are all read-only (as a peer's own distilled seeds are)
+        remembers a match, so the many holders of one in-memory record hash it once; a
+        record with writeable arrays (anything decoded from the wire) is hashed every time.
+        """
+        if self.__dict__.get("_digest_checked") == self.digest:
+            return True
+        ok = self.digest == content_hash(self.tensors)
+        if ok and all(not a.flags.writeable for _, a in self.tensors):
+            object.__setattr__(self, "_digest_checked", self.digest)
+        return ok
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from clients.cohort import CohortReport, record_logits
 from clients.cohort_round import train_together
 from clients.credentials import UNCHECKED, Credentials
-from clients.ensemble import combine
+from clients.ensemble import combine_mean
 from clients.messages import DataOwner, Heartbeat, SeedMessage
 from clients.peer import Envelope, Message, Peer, PeerSeeds, Reaction
 from clients.training import logits_of
@@ -490,9 +490,10 @@ class InProcessRuntime(Runtime):
                 main = peer.main_logits(x)
                 if seeds is None:
                     seeds = peer.held_seed_logits(x, batched=self.cohorts)
-                ens = combine(main, seeds, rho=peer.config.rho, mode=peer.config.combine)
+                seed_mean = peer.seeds_only(seeds)
+                ens = combine_mean(main, seed_mean, rho=peer.config.rho, mode=peer.config.combine)
                 row[f"{split}_main"] = _accuracy(main, y)
-                row[f"{split}_seeds"] = _accuracy(peer.seeds_only(seeds), y)
+                row[f"{split}_seeds"] = _accuracy(seed_mean, y)
                 row[f"{split}_ensemble"] = _accuracy(ens, y)
             rows.append(row)
         return rows
