@@ -17,7 +17,14 @@ import torch.nn.functional as F
 from clients.errors import ModelError
 from clients.messages import DataOwner
 
-__all__ = ["CombineMode", "combine", "combine_mean", "mean_seed_scores"]
+__all__ = [
+    "CombineMode",
+    "combine",
+    "combine_mean",
+    "mean_scores",
+    "mean_seed_scores",
+    "scores_of",
+]
 
 
 class CombineMode(StrEnum):
@@ -27,18 +34,26 @@ class CombineMode(StrEnum):
     PROBS = "probs"
 
 
-def _scores(logits: torch.Tensor, mode: CombineMode) -> torch.Tensor:
-    return logits if mode is CombineMode.LOGITS else F.softmax(logits, dim=1)
+def scores_of(logits: torch.Tensor, mode: CombineMode | str) -> torch.Tensor:
+    """What a model contributes to the ensemble: its logits, or its softmax probabilities."""
+    return logits if CombineMode(mode) is CombineMode.LOGITS else F.softmax(logits, dim=1)
+
+
+_scores = scores_of
+
+
+def mean_scores(seed_scores: Mapping[DataOwner, torch.Tensor]) -> torch.Tensor | None:
+    """Average already-computed seed scores (:func:`scores_of`) in sorted key order."""
+    if not seed_scores:
+        return None
+    return torch.stack([seed_scores[k] for k in sorted(seed_scores)]).mean(dim=0)
 
 
 def mean_seed_scores(
     seed_logits: Mapping[DataOwner, torch.Tensor], mode: CombineMode
 ) -> torch.Tensor | None:
     """Average the seeds' scores (logits or probabilities) in sorted key order, or ``None``."""
-    if not seed_logits:
-        return None
-    stacked = torch.stack([_scores(seed_logits[k], mode) for k in sorted(seed_logits)])
-    return stacked.mean(dim=0)
+    return mean_scores({k: _scores(v, mode) for k, v in seed_logits.items()})
 
 
 def combine(

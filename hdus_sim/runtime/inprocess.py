@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from clients.cohort import CohortReport, record_logits
+from clients.cohort import CohortReport
 from clients.cohort_round import train_together
 from clients.credentials import UNCHECKED, Credentials
-from clients.ensemble import combine_mean
 from clients.messages import DataOwner, Heartbeat, SeedMessage
 from clients.peer import Envelope, Message, Peer, PeerSeeds, Reaction
-from clients.training import logits_of
 from hdus_sim.audit import AuditTrail
 from hdus_sim.errors import RunError
 from hdus_sim.runtime.base import (
@@ -34,15 +32,10 @@ from hdus_sim.runtime.base import (
     Runtime,
     RuntimeSnapshot,
 )
+from hdus_sim.runtime.evaluation import Evaluator
 from hdus_sim.transport import LocalTransport, Transport
 
 __all__ = ["InProcessRuntime"]
-
-
-def _accuracy(scores: torch.Tensor | None, y: torch.Tensor) -> float:
-    if scores is None or y.numel() == 0:
-        return float("nan")
-    return float((scores.argmax(dim=1) == y).float().mean())
 
 
 def describe_message(message: Message) -> dict[str, Any]:
@@ -136,7 +129,8 @@ class InProcessRuntime(Runtime):
         self.observers: list[PeerObserver] = [] if on_drop is None else [DropRelay(on_drop)]
         #: the hash-chained audit those events are recorded in (``None``: off)
         self.audit: AuditTrail | None = None
-        self._seed_cache: dict[tuple[DataOwner, int, str], torch.Tensor] = {}
+        #: the round's accuracy rows (caches seed outputs shared by many holders)
+        self.evaluator = Evaluator(global_x, global_y, batched=cohorts)
 
     # ------------------------------------------------------------------ lifecycle
     def __getstate__(self) -> dict[str, Any]:
@@ -144,7 +138,7 @@ class InProcessRuntime(Runtime):
             raise RunError("only the in-memory transport can be checkpointed")
         state = dict(self.__dict__)
         state["lock"] = None
-        state["_seed_cache"] = {}
+        state["evaluator"] = Evaluator(self.global_x, self.global_y, batched=self.cohorts)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -262,7 +256,7 @@ class InProcessRuntime(Runtime):
     def close(self) -> None:
         """Stop the transport; peers stay inspectable."""
         self.transport.close()
-        self._seed_cache.clear()
+        self.evaluator.clear()
 
     # ------------------------------------------------------------------ delivery
     def record_audit(self, trail: AuditTrail | None = None) -> AuditTrail:
@@ -430,73 +424,10 @@ class InProcessRuntime(Runtime):
         self._deliver(src, [Envelope(dst, message)], now)
 
     # ------------------------------------------------------------------ observation
-    def _global_seed_logits(self, peer: Peer) -> dict[DataOwner, torch.Tensor]:
-        """Each seed ``peer`` holds, on the global test set (from the cache :meth:`_fill`)."""
-        return {
-            key: self._seed_cache[(key, held.record.version, held.record.digest)]
-            for key, held in sorted(peer.held.items())
-        }
-
-    def _fill_seed_cache(self, peers: list[Peer]) -> None:
-        """Global-test logits of every distinct seed version held, computed once, batched.
-
-        Versions no one holds any more are dropped from the cache.
-        """
-        wanted: dict[tuple[DataOwner, int, str], tuple[Peer, DataOwner]] = {}
-        for peer in peers:
-            for key, held in sorted(peer.held.items()):
-                wanted.setdefault((key, held.record.version, held.record.digest), (peer, key))
-        self._seed_cache = {k: v for k, v in self._seed_cache.items() if k in wanted}
-        missing = [k for k in wanted if k not in self._seed_cache]
-        if not self.cohorts:  # the per-peer path, one module at a time
-            for cache_key in missing:
-                holder, key = wanted[cache_key]
-                self._seed_cache[cache_key] = logits_of(holder.seed_modules()[key], self.global_x)
-            return
-        found = record_logits(
-            [wanted[k][0].held[wanted[k][1]].record.tensors for k in missing], self.global_x
-        )
-        for cache_key, logits in zip(missing, found, strict=True):
-            if logits is None:
-                holder, key = wanted[cache_key]
-                logits = logits_of(holder.seed_modules()[key], self.global_x)
-            self._seed_cache[cache_key] = logits
-
     def evaluate(self, now: int) -> list[dict[str, Any]]:
         """Accuracy of main-only, seeds-only and ensemble on local and global test, per peer."""
         with self.lock:
-            return self._evaluate(now)
-
-    def _evaluate(self, now: int) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        self._fill_seed_cache([self.peers[pid] for pid in self.online()])
-        for pid in self.online():
-            peer = self.peers[pid]
-            local_x = torch.from_numpy(np.ascontiguousarray(peer.data.test_x)).float()
-            local_y = torch.from_numpy(np.ascontiguousarray(peer.data.test_y)).long()
-            row: dict[str, Any] = {
-                "round": now,
-                "peer": pid,
-                "epoch": peer.epoch,
-                "device": peer.config.device,
-                "held_seeds": len(peer.held),
-                "neighbors": len(peer.neighbors),
-                "work_samples": peer.work_samples,
-            }
-            for split, x, y, seeds in (
-                ("local", local_x, local_y, None),
-                ("global", self.global_x, self.global_y, self._global_seed_logits(peer)),
-            ):
-                main = peer.main_logits(x)
-                if seeds is None:
-                    seeds = peer.held_seed_logits(x, batched=self.cohorts)
-                seed_mean = peer.seeds_only(seeds)
-                ens = combine_mean(main, seed_mean, rho=peer.config.rho, mode=peer.config.combine)
-                row[f"{split}_main"] = _accuracy(main, y)
-                row[f"{split}_seeds"] = _accuracy(seed_mean, y)
-                row[f"{split}_ensemble"] = _accuracy(ens, y)
-            rows.append(row)
-        return rows
+            return self.evaluator.rows({pid: self.peers[pid] for pid in self.online()}, now)
 
     def predict_probe(self) -> dict[int, np.ndarray]:
         """Each online peer's ensemble scores on the probe (global test) inputs."""
