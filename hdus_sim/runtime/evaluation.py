@@ -5,8 +5,11 @@ What many peers share is computed once: a seed version's global-test scores are 
 ``(owner, version, digest)`` (dropped once no one holds that version), and, with cohorts on,
 every peer's main-model logits on the global set come from one batched forward per
 architecture (:func:`clients.cohort.cohort_logits`) and held seeds are evaluated from their
-records' arrays (:func:`clients.cohort.record_logits`). All of it is bit-identical to scoring
-each model alone (the cohorts-on/off tests compare predictions and accuracies).
+records' arrays (:func:`clients.cohort.record_logits`). A peer whose main model, held seed
+versions and test data are those of the last round it was scored in keeps that round's
+accuracies (:class:`_Scored`): after round 0 most of a large fleet changes nothing, and
+re-scoring it would be most of a round's work. All of it is bit-identical to scoring each
+model alone (the cohorts-on/off tests compare predictions and accuracies).
 """
 
 from __future__ import annotations
@@ -25,6 +28,39 @@ from clients.training import logits_of
 __all__ = ["Evaluator", "accuracy"]
 
 SeedVersion = tuple[DataOwner, int, str]
+
+
+class _Scored:
+    """A peer's accuracies and everything they were computed from.
+
+    The objects themselves are kept (not their ids): an identity test against a live object
+    cannot be fooled by a freed object's reused id. The main model's parameters change only
+    through training and deletion, both of which bump ``model_version``.
+    """
+
+    __slots__ = ("main", "metrics", "peer", "state", "test_x")
+
+    def __init__(self, peer: Peer, metrics: dict[str, float]) -> None:
+        self.metrics = metrics
+        self.peer = peer
+        self.main = peer.main
+        self.test_x = peer.data.test_x
+        self.state = _state_of(peer)
+
+    def still(self, peer: Peer) -> bool:
+        """Whether ``peer`` would score exactly as it did when these metrics were taken."""
+        return (
+            self.peer is peer
+            and self.main is peer.main
+            and self.test_x is peer.data.test_x
+            and self.state == _state_of(peer)
+        )
+
+
+def _state_of(peer: Peer) -> tuple[Any, ...]:
+    """What a peer's scores depend on besides object identities (versions and settings)."""
+    held = tuple((k, h.record.version, h.record.digest) for k, h in sorted(peer.held.items()))
+    return (peer.epoch, peer.model_version, held, peer.config.rho, str(peer.config.combine))
 
 
 def accuracy(scores: torch.Tensor | None, y: torch.Tensor) -> float:
@@ -47,11 +83,13 @@ class Evaluator:
         self.batched = batched
         self._logits: dict[SeedVersion, torch.Tensor] = {}
         self._scores: dict[tuple[SeedVersion, str], torch.Tensor] = {}
+        self._scored: dict[int, _Scored] = {}
 
     def clear(self) -> None:
-        """Forget every cached seed output (they are rebuilt on demand)."""
+        """Forget every cached seed output and score (they are rebuilt on demand)."""
         self._logits.clear()
         self._scores.clear()
+        self._scored.clear()
 
     def seed_logits(self, peer: Peer) -> dict[DataOwner, torch.Tensor]:
         """Each seed ``peer`` holds, on the global test set (from the cache)."""
@@ -60,15 +98,24 @@ class Evaluator:
             for key, held in sorted(peer.held.items())
         }
 
-    def fill(self, peers: list[Peer]) -> None:
-        """Global-test logits of every distinct seed version held, each computed once."""
+    def fill(self, peers: list[Peer], scoring: list[Peer] | None = None) -> None:
+        """Global-test logits of every distinct seed version held, each computed once.
+
+        Versions no one in ``peers`` holds any more are forgotten; those ``scoring``
+        (default: all of ``peers``) hold are computed if missing.
+        """
         wanted: dict[SeedVersion, tuple[Peer, DataOwner]] = {}
         for peer in peers:
             for key, held in sorted(peer.held.items()):
                 wanted.setdefault((key, held.record.version, held.record.digest), (peer, key))
         self._logits = {k: v for k, v in self._logits.items() if k in wanted}
         self._scores = {k: v for k, v in self._scores.items() if k[0] in wanted}
-        missing = [k for k in wanted if k not in self._logits]
+        needed = {
+            (key, held.record.version, held.record.digest)
+            for peer in (peers if scoring is None else scoring)
+            for key, held in peer.held.items()
+        }
+        missing = [k for k in wanted if k in needed and k not in self._logits]
         records = [wanted[k][0].held[wanted[k][1]].record.tensors for k in missing]
         found = record_logits(records, self.x) if self.batched else [None] * len(missing)
         for version, logits in zip(missing, found, strict=True):
@@ -101,14 +148,19 @@ class Evaluator:
 
     def rows(self, peers: dict[int, Peer], now: int) -> list[dict[str, Any]]:
         """One accuracy row per peer in ``peers`` (in the given order)."""
-        ordered = list(peers.values())
-        self.fill(ordered)
-        global_main = self._global_main(ordered)
-        rows: list[dict[str, Any]] = []
-        for (pid, peer), main_global in zip(peers.items(), global_main, strict=True):
-            local_x = torch.from_numpy(np.ascontiguousarray(peer.data.test_x)).float()
-            local_y = torch.from_numpy(np.ascontiguousarray(peer.data.test_y)).long()
-            row: dict[str, Any] = {
+        self._scored = {pid: s for pid, s in self._scored.items() if pid in peers}
+        stale = {
+            pid: peer
+            for pid, peer in peers.items()
+            if pid not in self._scored or not self._scored[pid].still(peer)
+        }
+        self.fill(list(peers.values()), list(stale.values()))
+        for (pid, peer), main_global in zip(
+            stale.items(), self._global_main(list(stale.values())), strict=True
+        ):
+            self._scored[pid] = _Scored(peer, self._metrics(peer, main_global))
+        return [
+            {
                 "round": now,
                 "peer": pid,
                 "epoch": peer.epoch,
@@ -116,15 +168,23 @@ class Evaluator:
                 "held_seeds": len(peer.held),
                 "neighbors": len(peer.neighbors),
                 "work_samples": peer.work_samples,
+                **self._scored[pid].metrics,
             }
-            local_seeds = peer.held_seed_logits(local_x, batched=self.batched)
-            for split, main, seed_mean, y in (
-                ("local", peer.main_logits(local_x), peer.seeds_only(local_seeds), local_y),
-                ("global", main_global, self._global_seed_mean(peer), self.y),
-            ):
-                ens = combine_mean(main, seed_mean, rho=peer.config.rho, mode=peer.config.combine)
-                row[f"{split}_main"] = accuracy(main, y)
-                row[f"{split}_seeds"] = accuracy(seed_mean, y)
-                row[f"{split}_ensemble"] = accuracy(ens, y)
-            rows.append(row)
-        return rows
+            for pid, peer in peers.items()
+        ]
+
+    def _metrics(self, peer: Peer, main_global: torch.Tensor) -> dict[str, float]:
+        """``peer``'s six accuracies (main, seeds, ensemble; local and global test)."""
+        row: dict[str, float] = {}
+        local_x = torch.from_numpy(np.ascontiguousarray(peer.data.test_x)).float()
+        local_y = torch.from_numpy(np.ascontiguousarray(peer.data.test_y)).long()
+        local_seeds = peer.held_seed_logits(local_x, batched=self.batched)
+        for split, main, seed_mean, y in (
+            ("local", peer.main_logits(local_x), peer.seeds_only(local_seeds), local_y),
+            ("global", main_global, self._global_seed_mean(peer), self.y),
+        ):
+            ens = combine_mean(main, seed_mean, rho=peer.config.rho, mode=peer.config.combine)
+            row[f"{split}_main"] = accuracy(main, y)
+            row[f"{split}_seeds"] = accuracy(seed_mean, y)
+            row[f"{split}_ensemble"] = accuracy(ens, y)
+        return row
