@@ -46,6 +46,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -75,6 +76,22 @@ __all__ = [
 ]
 
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults, as train_supervised uses
+
+_T = TypeVar("_T")
+
+BATCH_MEMBERS = 128
+"""Members per batched computation: a larger cohort is computed in slices of this many.
+
+Stacked products over thousands of members are memory-bound (their activations leave the
+cache): on this 2-core machine one forward of 10,000 stacked 64-32-10 MLPs on 500 samples
+took 1.56 s at once and 0.79 s in slices of 128. Every slice is computed with the same
+arithmetic, so results are bit-identical for any slice size (the tests mix sizes).
+"""
+
+
+def _slices(members: list[_T]) -> list[list[_T]]:
+    """``members`` cut into consecutive runs of at most :data:`BATCH_MEMBERS`."""
+    return [members[s : s + BATCH_MEMBERS] for s in range(0, len(members), BATCH_MEMBERS)]
 
 
 @dataclass
@@ -525,15 +542,16 @@ def train_cohorts(
     )
     kept: dict[int, Moments] = {}
     for members in groups.values():
-        stack = _train_batched([jobs[i] for i in members])
         report.cohorts.append(len(members))
-        depth = len(stack.weights)
-        for pos, i in enumerate(members):
-            pairs = [
-                (m[pos].clone(), v[pos].clone())
-                for m, v in zip(stack.exp_avg, stack.exp_avg_sq, strict=True)
-            ]
-            kept[i] = [p for k in range(depth) for p in (pairs[k], pairs[depth + k])]
+        for part in _slices(members):
+            stack = _train_batched([jobs[i] for i in part])
+            depth = len(stack.weights)
+            for pos, i in enumerate(part):
+                pairs = [
+                    (m[pos].clone(), v[pos].clone())
+                    for m, v in zip(stack.exp_avg, stack.exp_avg_sq, strict=True)
+                ]
+                kept[i] = [p for k in range(depth) for p in (pairs[k], pairs[depth + k])]
     for i in alone:
         j = jobs[i]
         train_supervised(j.model, j.x, j.y, j.config, generator=j.generator)
@@ -551,18 +569,23 @@ def _distil_batched(jobs: Sequence[DistilJob]) -> None:
     cfg = jobs[0].config
     refs = [as_float_tensor(j.reference_x) for j in jobs]
     refs = [r.reshape(len(r), -1) for r in refs]
-    targets = [F.softmax(j.teacher_logits / cfg.temperature, dim=1) for j in jobs]
-    draws = [distil_schedule(len(r), cfg, j.generator) for j, r in zip(jobs, refs, strict=True)]
+    targets = torch.stack([F.softmax(j.teacher_logits / cfg.temperature, dim=1) for j in jobs])
+    draws = torch.stack(
+        [
+            torch.stack(distil_schedule(len(r), cfg, j.generator))
+            for j, r in zip(jobs, refs, strict=True)
+        ]
+    )  # (members, steps, batch) reference indices
     shared = all(r is refs[0] or torch.equal(r, refs[0]) for r in refs)
+    stacked_refs = None if shared else torch.stack(refs)
+    rows = torch.arange(len(jobs)).unsqueeze(1)
     members = list(range(len(jobs)))
     for t in range(cfg.steps):
-        idx = [d[t] for d in draws]
-        if shared:
-            x = refs[0][torch.stack(idx)]
-        else:
-            x = torch.stack([r[i] for r, i in zip(refs, idx, strict=True)])
-        target = torch.stack([tg[i] for tg, i in zip(targets, idx, strict=True)])
-        _take_step(stack, members, (x, target), t + 1, cfg.lr, 0.0, "kl", cfg.temperature)
+        idx = draws[:, t]
+        x = refs[0][idx] if stacked_refs is None else stacked_refs[rows, idx]
+        _take_step(
+            stack, members, (x, targets[rows, idx]), t + 1, cfg.lr, 0.0, "kl", cfg.temperature
+        )
     for i, job in enumerate(jobs):
         names = [name for name, _ in job.initial_state()]
         job.state = tuple(
@@ -580,8 +603,9 @@ def distil_cohorts(jobs: Sequence[DistilJob]) -> CohortReport:
     keys = [(j.config, len(j.reference_x)) for j in jobs]
     groups, alone = _group([j.initial_state() for j in jobs], keys, report)
     for members in groups.values():
-        _distil_batched([jobs[i] for i in members])
         report.cohorts.append(len(members))
+        for part in _slices(members):
+            _distil_batched([jobs[i] for i in part])
     for i in alone:
         j = jobs[i]
         student = j.module()
@@ -607,7 +631,7 @@ def cohort_logits(models: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Te
     out: dict[int, torch.Tensor] = {}
     groups, alone = _group(list(models), [None] * len(models), CohortReport())
     flat = as_float_tensor(x).reshape(len(x), -1)
-    for members in groups.values():
+    for members in (part for group in groups.values() for part in _slices(group)):
         stack = _Stack([_module_state(models[i]) for i in members], moments=False)
         chunks = []
         for start in range(0, max(len(flat), 1), 4096):
@@ -634,9 +658,8 @@ def record_logits(
     that are not zoo MLPs (or whose shape the platform check rejects) come back ``None``.
     """
     out: list[torch.Tensor | None] = [None] * len(records)
-    groups: dict[tuple[tuple[int, int], ...], list[tuple[int, list[torch.Tensor]]]] = defaultdict(
-        list
-    )
+    groups: dict[tuple[tuple[int, int], ...], list[tuple[int, list[torch.Tensor]]]]
+    groups = defaultdict(list)
     for i, tensors in enumerate(records):
         signature = _state_signature(tensors)
         if signature is not None and cohort_exact(signature):
@@ -647,7 +670,7 @@ def record_logits(
                 ]
             groups[signature].append((i, views))
     flat = as_float_tensor(x).reshape(len(x), -1)
-    for members in groups.values():
+    for members in (part for group in groups.values() for part in _slices(group)):
         depth = len(members[0][1]) // 2
         weights = [torch.stack([views[2 * k] for _, views in members]) for k in range(depth)]
         biases = [torch.stack([views[2 * k + 1] for _, views in members]) for k in range(depth)]
