@@ -204,6 +204,7 @@ def run_hdus(
     profile: cProfile.Profile | None = None,
     between: Callable[[], None] | None = None,
     timed: bool = False,
+    cohorts: bool = True,
 ) -> Run:
     """(c) or (d): build the scenario and step it to the end, timing every runtime call.
 
@@ -213,15 +214,18 @@ def run_hdus(
     after every round, outside every figure (the interleaved plain loop). Only a ``timed``
     run patches timers in: their wrappers add stack frames, and ``torch.manual_seed``
     captures the stack on every call (see :func:`overhead_workload.peer_targets`), so the
-    headline runs go untimed and the breakdowns come from runs of their own.
+    headline runs go untimed and the breakdowns come from runs of their own. ``cohorts``
+    is ``runtime.cohorts`` (batched learning, the default; ``False``: one peer at a time).
     """
+    how = ", cohorts" if cohorts else ", one peer at a time"
     if kind == "inprocess":
-        runtime: dict[str, Any] = {"kind": "inprocess"}
-        res = Run("(c) hdus-sim in-process", w.clients, w.rounds, "1 (this one)")
+        runtime: dict[str, Any] = {"kind": "inprocess", "cohorts": cohorts}
+        tag = "(c2)" if cohorts else "(c1)"
+        res = Run(f"{tag} hdus-sim in-process{how}", w.clients, w.rounds, "1 (this one)")
     else:
         ppa = math.ceil(w.clients / 2)
-        runtime = {"kind": "ray", "peers_per_actor": ppa}
-        res = Run(f"(d) hdus-sim Ray ({ppa} peers/actor)", w.clients, w.rounds, "2 actors")
+        runtime = {"kind": "ray", "peers_per_actor": ppa, "cohorts": cohorts}
+        res = Run(f"(d) hdus-sim Ray ({ppa} peers/actor{how})", w.clients, w.rounds, "2 actors")
     scenario = load_scenario(ow.workload_scenario(w, runtime))
     per_round: list[float] = []
     pids: list[int] = []

@@ -85,6 +85,10 @@ class Workload:
         Neighbours per peer in hdus-sim's k-regular graph (each receives the peer's seed).
     seed
         The scenario seed (data split, initialisation, batch order).
+    samples_per_client
+        0: the clients share scikit-learn's digits (1,797 samples: enough for N <= 100).
+        Otherwise synthetic 64-feature data (a class-conditional Gaussian mixture, the same
+        shape as digits) with this many samples per client, for fleets digits cannot fill.
     """
 
     clients: int
@@ -98,6 +102,18 @@ class Workload:
     global_test_size: int = 100
     degree: int = 4
     seed: int = 17
+    samples_per_client: int = 0
+
+    def dataset(self) -> dict[str, Any]:
+        """The scenario's ``dataset`` section (see :attr:`samples_per_client`)."""
+        if not self.samples_per_client:
+            return {"name": "digits"}
+        held_out = self.reference_size + self.global_test_size
+        return {
+            "name": "synthetic",
+            "synthetic_samples": held_out + self.clients * self.samples_per_client,
+            "synthetic_dim": 64,
+        }
 
 
 def workload_scenario(w: Workload, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -108,7 +124,7 @@ def workload_scenario(w: Workload, runtime: dict[str, Any] | None = None) -> dic
         "seed": w.seed,
         "rounds": w.rounds,
         "settle_rounds": 0,
-        "dataset": {"name": "digits"},
+        "dataset": w.dataset(),
         "partition": {
             "scheme": "iid",
             "reference": {"source": "public", "size": w.reference_size},

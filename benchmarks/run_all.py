@@ -47,6 +47,11 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
         True,
     ),
     (
+        "cohorts.py",
+        "Cohort engine: batched learning vs one peer at a time, Flower and the plain loop",
+        True,
+    ),
+    (
         "baselines.py",
         "HDUS against its baselines (hdus-sim bench): quickstart and ring_churn",
         True,

@@ -42,7 +42,6 @@ True
 from __future__ import annotations
 
 import functools
-import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,10 +67,8 @@ __all__ = [
     "DistilJob",
     "TrainJob",
     "cohort_exact",
-    "cohort_logits",
     "distil_cohorts",
     "mlp_layers",
-    "record_logits",
     "train_cohorts",
 ]
 
@@ -87,6 +84,12 @@ cache): on this 2-core machine one forward of 10,000 stacked 64-32-10 MLPs on 50
 took 1.56 s at once and 0.79 s in slices of 128. Every slice is computed with the same
 arithmetic, so results are bit-identical for any slice size (the tests mix sizes).
 """
+
+
+MIN_BATCHED_ROWS = 3
+"""Evaluation on fewer input rows than this runs model by model: a lone model's product
+on one or two rows takes a matrix-vector path whose sums differ in the last bit (seen
+here for the 64-16-10 seed at 1 and 2 rows, the 64-32-10 sensor at 1)."""
 
 
 def _slices(members: list[_T]) -> list[list[_T]]:
@@ -438,11 +441,15 @@ def cohort_exact(signature: tuple[tuple[int, int], ...]) -> bool:
     """Whether batched training of this MLP shape is bit-identical to alone on this platform.
 
     Trains four small models of the shape (ragged data, a one-sample batch, weight decay
-    on) for a few steps both ways and compares every parameter bit for bit; cached per
-    process, shape and torch thread count (with more than one thread, the per-model
-    products split their work differently and the check fails here: such runs train alone).
+    on) for a few steps both ways and compares every parameter bit for bit, then their
+    eval logits on a few and many rows (shared and own inputs) against each model's; cached per
+    process and shape. Only single-threaded torch is batched (``runtime.torch_threads: 1``,
+    the default): with more threads the per-model products split their work by thread
+    count and size (seen here: a 64-16-10 seed's logits on 5 rows differ in the last bit
+    at 2 threads while the check's own sizes agree), so such runs compute alone.
     """
-    return _exact(signature, torch.get_num_threads())
+    threads = torch.get_num_threads()
+    return threads == 1 and _exact(signature, threads)
 
 
 @functools.cache
@@ -468,11 +475,32 @@ def _exact(signature: tuple[tuple[int, int], ...], threads: int) -> bool:
     _train_batched(jobs)
     for model, x, y, cfg, g in alone:
         train_supervised(model, x, y, cfg, generator=g)
-    return all(
+    trained = all(
         torch.equal(a, b)
         for job, (model, *_rest) in zip(jobs, alone, strict=True)
         for a, b in zip(job.model.parameters(), model.parameters(), strict=True)
     )
+    return trained and _forward_exact([j.model for j in jobs], features, gen)
+
+
+@torch.no_grad()
+def _forward_exact(models: Sequence[nn.Module], features: int, gen: torch.Generator) -> bool:
+    """Whether the stacked forward gives each model's eval logits (few and many rows).
+
+    Inputs shared by every member (an expanded view) and inputs of their own (stacked) are
+    both checked: evaluation uses both. Fewer than :data:`MIN_BATCHED_ROWS` rows are never
+    batched for evaluation.
+    """
+    stack = _Stack([_module_state(m) for m in models], moments=False)
+    for rows in (MIN_BATCHED_ROWS, MIN_BATCHED_ROWS + 1, 37, 257):
+        xs = [torch.randn(rows, features, generator=gen) for _ in models]
+        shared, _ = _forward(stack.weights, stack.biases, xs[0].expand(len(models), *xs[0].shape))
+        own, _ = _forward(stack.weights, stack.biases, torch.stack(xs))
+        for i, (model, x) in enumerate(zip(models, xs, strict=True)):
+            model.eval()
+            if not (torch.equal(shared[i], model(xs[0])) and torch.equal(own[i], model(x))):
+                return False
+    return True
 
 
 def _group(
@@ -616,70 +644,3 @@ def distil_cohorts(jobs: Sequence[DistilJob]) -> CohortReport:
         if j.student is not None:
             j.student.eval()
     return report
-
-
-@torch.no_grad()
-def cohort_logits(models: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
-    """Each model's eval-mode logits on the same inputs ``x``, batched where they share a shape.
-
-    Bit-identical to :func:`~clients.training.logits_of` per model (the tests check it):
-    the same 4,096-row chunks, the same products; models that are not batchable MLPs are
-    evaluated one at a time.
-    """
-    from clients.training import logits_of
-
-    out: dict[int, torch.Tensor] = {}
-    groups, alone = _group(list(models), [None] * len(models), CohortReport())
-    flat = as_float_tensor(x).reshape(len(x), -1)
-    for members in (part for group in groups.values() for part in _slices(group)):
-        stack = _Stack([_module_state(models[i]) for i in members], moments=False)
-        chunks = []
-        for start in range(0, max(len(flat), 1), 4096):
-            part = flat[start : start + 4096]
-            logits, _ = _forward(
-                stack.weights, stack.biases, part.expand(len(members), *part.shape)
-            )
-            chunks.append(logits)
-        result = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
-        out.update({i: result[pos] for pos, i in enumerate(members)})
-    out.update({i: logits_of(models[i], x) for i in alone})
-    return [out[i] for i in range(len(models))]
-
-
-@torch.no_grad()
-def record_logits(
-    records: Sequence[Sequence[tuple[str, object]]], x: torch.Tensor
-) -> list[torch.Tensor | None]:
-    """Logits on ``x`` of models given as state tensors (a seed record's), without modules.
-
-    Records of one MLP shape are evaluated as one stacked forward over views of their
-    arrays (nothing is copied into a per-holder ``nn.Module``); bit-identical to loading
-    each into its module and calling :func:`~clients.training.logits_of` (tested). Entries
-    that are not zoo MLPs (or whose shape the platform check rejects) come back ``None``.
-    """
-    out: list[torch.Tensor | None] = [None] * len(records)
-    groups: dict[tuple[tuple[int, int], ...], list[tuple[int, list[torch.Tensor]]]]
-    groups = defaultdict(list)
-    for i, tensors in enumerate(records):
-        signature = _state_signature(tensors)
-        if signature is not None and cohort_exact(signature):
-            with warnings.catch_warnings():  # read-only record arrays: only ever read here
-                warnings.simplefilter("ignore", UserWarning)
-                views = [
-                    v if isinstance(v, torch.Tensor) else torch.from_numpy(v) for _, v in tensors
-                ]
-            groups[signature].append((i, views))
-    flat = as_float_tensor(x).reshape(len(x), -1)
-    for members in (part for group in groups.values() for part in _slices(group)):
-        depth = len(members[0][1]) // 2
-        weights = [torch.stack([views[2 * k] for _, views in members]) for k in range(depth)]
-        biases = [torch.stack([views[2 * k + 1] for _, views in members]) for k in range(depth)]
-        chunks = []
-        for start in range(0, max(len(flat), 1), 4096):
-            part = flat[start : start + 4096]
-            logits, _ = _forward(weights, biases, part.expand(len(members), *part.shape))
-            chunks.append(logits)
-        result = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
-        for pos, (i, _) in enumerate(members):
-            out[i] = result[pos]
-    return out

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from clients.cohort import CohortReport, cohort_logits, distil_cohorts, train_cohorts
+from clients.cohort import CohortReport, distil_cohorts, train_cohorts
+from clients.cohort_eval import cohort_logits
 
 if TYPE_CHECKING:
     import torch

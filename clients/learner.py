@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from clients.cohort import DistilJob, TrainJob, record_logits
+from clients.cohort import DistilJob, TrainJob
+from clients.cohort_eval import record_logits
 from clients.ensemble import combine, mean_seed_scores
 from clients.errors import PeerError
 from clients.messages import DataOwner, SeedRecord, content_hash
@@ -239,7 +240,7 @@ class Learner(PeerState):
         """Every held seed's logits on ``x``, keyed by data owner.
 
         ``batched``: MLP seeds are evaluated together straight from their records' arrays
-        (:func:`clients.cohort.record_logits`: views, no per-seed module), bit-identical to
+        (:func:`clients.cohort_eval.record_logits`: views, no per-seed module), bit-identical to
         each seed's module; any other architecture (or ``batched=False``) goes through
         its module.
         """

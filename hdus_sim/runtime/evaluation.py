@@ -4,8 +4,8 @@ Every online peer is scored on its own local test split and on the shared global
 What many peers share is computed once: a seed version's global-test scores are cached by
 ``(owner, version, digest)`` (dropped once no one holds that version), and, with cohorts on,
 every peer's main-model logits on the global set come from one batched forward per
-architecture (:func:`clients.cohort.cohort_logits`) and held seeds are evaluated from their
-records' arrays (:func:`clients.cohort.record_logits`). A peer whose main model, held seed
+architecture (:func:`clients.cohort_eval.cohort_logits`) and held seeds are evaluated from their
+records' arrays (:func:`clients.cohort_eval.record_logits`). A peer whose main model, held seed
 versions and test data are those of the last round it was scored in keeps that round's
 accuracies (:class:`_Scored`): after round 0 most of a large fleet changes nothing, and
 re-scoring it would be most of a round's work. All of it is bit-identical to scoring each
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from clients.cohort import cohort_logits, record_logits
+from clients.cohort_eval import cohort_logits, paired_logits, record_logits
 from clients.ensemble import combine_mean, mean_scores, scores_of
 from clients.messages import DataOwner
 from clients.peer import Peer
@@ -28,6 +28,8 @@ from clients.training import logits_of
 __all__ = ["Evaluator", "accuracy"]
 
 SeedVersion = tuple[DataOwner, int, str]
+#: A peer's local test rows, labels, main-model logits and held seeds' logits on them.
+_Local = tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[DataOwner, torch.Tensor]]
 
 
 class _Scored:
@@ -154,11 +156,12 @@ class Evaluator:
             for pid, peer in peers.items()
             if pid not in self._scored or not self._scored[pid].still(peer)
         }
-        self.fill(list(peers.values()), list(stale.values()))
-        for (pid, peer), main_global in zip(
-            stale.items(), self._global_main(list(stale.values())), strict=True
+        scoring = list(stale.values())
+        self.fill(list(peers.values()), scoring)
+        for (pid, peer), main_global, local in zip(
+            stale.items(), self._global_main(scoring), self._local(scoring), strict=True
         ):
-            self._scored[pid] = _Scored(peer, self._metrics(peer, main_global))
+            self._scored[pid] = _Scored(peer, self._metrics(peer, main_global, local))
         return [
             {
                 "round": now,
@@ -173,14 +176,58 @@ class Evaluator:
             for pid, peer in peers.items()
         ]
 
-    def _metrics(self, peer: Peer, main_global: torch.Tensor) -> dict[str, float]:
+    def _local(self, peers: list[Peer]) -> list[_Local]:
+        """Every peer's local test split, main-model logits and held seeds' logits on it.
+
+        Batched, the main models and held seeds of all ``peers`` are one
+        :func:`~clients.cohort_eval.paired_logits` call (each model on its holder's rows,
+        stacked by shape); what it cannot batch is evaluated model by model.
+        """
+        splits = [
+            (
+                torch.from_numpy(np.ascontiguousarray(p.data.test_x)).float(),
+                torch.from_numpy(np.ascontiguousarray(p.data.test_y)).long(),
+            )
+            for p in peers
+        ]
+        if not self.batched:
+            return [
+                (x, y, p.main_logits(x), p.held_seed_logits(x, batched=False))
+                for p, (x, y) in zip(peers, splits, strict=True)
+            ]
+        states: list[Any] = []
+        inputs: list[torch.Tensor] = []
+        slots: list[tuple[int, DataOwner | None]] = []
+        for k, (peer, (x, _y)) in enumerate(zip(peers, splits, strict=True)):
+            if not peer.unlearnable:
+                states.append(peer._plain_main())
+                inputs.append(x)
+                slots.append((k, None))
+            for key in sorted(peer.held):
+                states.append(peer.held[key].record.tensors)
+                inputs.append(x)
+                slots.append((k, key))
+        mains: list[torch.Tensor | None] = [None] * len(peers)
+        seeds: list[dict[DataOwner, torch.Tensor]] = [{} for _ in peers]
+        for (k, owner), logits in zip(slots, paired_logits(states, inputs), strict=True):
+            peer, x = peers[k], splits[k][0]
+            if owner is None:
+                mains[k] = logits if logits is not None else peer.main_logits(x)
+            else:
+                seeds[k][owner] = (
+                    logits if logits is not None else logits_of(peer.seed_modules()[owner], x)
+                )
+        return [
+            (x, y, main if main is not None else peer.main_logits(x), held)
+            for peer, (x, y), main, held in zip(peers, splits, mains, seeds, strict=True)
+        ]
+
+    def _metrics(self, peer: Peer, main_global: torch.Tensor, local: _Local) -> dict[str, float]:
         """``peer``'s six accuracies (main, seeds, ensemble; local and global test)."""
         row: dict[str, float] = {}
-        local_x = torch.from_numpy(np.ascontiguousarray(peer.data.test_x)).float()
-        local_y = torch.from_numpy(np.ascontiguousarray(peer.data.test_y)).long()
-        local_seeds = peer.held_seed_logits(local_x, batched=self.batched)
+        _x, local_y, local_main, local_seeds = local
         for split, main, seed_mean, y in (
-            ("local", peer.main_logits(local_x), peer.seeds_only(local_seeds), local_y),
+            ("local", local_main, peer.seeds_only(local_seeds), local_y),
             ("global", main_global, self._global_seed_mean(peer), self.y),
         ):
             ens = combine_mean(main, seed_mean, rho=peer.config.rho, mode=peer.config.combine)

@@ -23,10 +23,10 @@ import clients.cohort as cohort
 from clients.cohort import (
     DistilJob,
     TrainJob,
-    cohort_logits,
     distil_cohorts,
     train_cohorts,
 )
+from clients.cohort_eval import cohort_logits, paired_logits
 from clients.cohort_round import train_together
 from clients.models import build_model
 from clients.training import (
@@ -171,6 +171,54 @@ def test_the_platform_check_passes_here_and_can_fail(monkeypatch: pytest.MonkeyP
         assert not cohort.cohort_exact(((32, 64), (10, 32)))
     finally:
         cohort._exact.cache_clear()
+    monkeypatch.setattr(cohort, "_adam_step", real)
+    # the forward is checked as well: batched logits off by one ulp fail it
+    real_forward = cohort._forward
+
+    def forward_off(weights: Any, biases: Any, x: torch.Tensor) -> Any:
+        z, inputs = real_forward(weights, biases, x)
+        return torch.nextafter(z, torch.full_like(z, 9.0)), inputs
+
+    monkeypatch.setattr(cohort, "_forward", forward_off)
+    try:
+        assert not cohort.cohort_exact(((32, 64), (10, 32)))
+    finally:
+        cohort._exact.cache_clear()
+    monkeypatch.setattr(cohort, "_forward", real_forward)
+    # more than one torch thread is never batched
+    torch.set_num_threads(2)
+    try:
+        assert not cohort.cohort_exact(((32, 64), (10, 32)))
+    finally:
+        torch.set_num_threads(1)
+    assert cohort.cohort_exact(((32, 64), (10, 32)))
+
+
+def test_paired_evaluation_is_bit_identical_to_each_model_alone(
+    digits: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    x = digits[0]
+    rng = np.random.default_rng(3)
+    models = [build_model(a, SHAPE, 10, seed=i) for i, a in enumerate(["seed_tiny"] * 150)]
+    models += [build_model("sensor", SHAPE, 10, seed=200 + i) for i in range(20)]
+    # each model on rows of its own (ragged sizes, 1 and 2 rows among them), some shared
+    sizes = [int(rng.integers(1, 60)) for _ in models]
+    sizes[:3] = [1, 2, 3]
+    xs = [x[int(rng.integers(0, 1000)) :][:n] for n in sizes]
+    shared = x[:41]
+    xs[100:140] = [shared] * 40
+    states: list[Any] = [list(m.state_dict().items()) if i % 2 else m for i, m in enumerate(models)]
+    found = paired_logits(states, xs)
+    for i, (model, inputs, logits) in enumerate(zip(models, xs, found, strict=True)):
+        if len(inputs) < cohort.MIN_BATCHED_ROWS:
+            assert logits is None, i  # one or two rows: left to the caller, model by model
+            continue
+        assert logits is not None and torch.equal(logits, logits_of(model, inputs)), i
+    # shared inputs through the module path too
+    together = cohort_logits(models, shared)
+    assert all(torch.equal(t, logits_of(m, shared)) for t, m in zip(together, models, strict=True))
+    # a wrong slice would be caught: neighbours' outputs differ
+    assert not torch.equal(found[101], found[102])  # type: ignore[arg-type]
 
 
 def test_peers_trained_together_make_the_seeds_they_make_alone(
