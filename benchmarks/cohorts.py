@@ -8,8 +8,10 @@ Three measurements, each side by side within one run:
    run by (a) the plain per-client torch loop, (b) Flower's simulation (Message API,
    FedAvg), (c1) the in-process runtime one peer at a time (``runtime.cohorts: false``),
    (c2) the in-process runtime with cohorts (the default) and (d) Ray with cohorts (peers
-   packed ``ceil(N / 2)`` to an actor, real gRPC between actors). N = 20 and 100 share
-   scikit-learn's digits as ``overhead.py`` does; digits cannot fill 1,000 clients, so
+   packed ``ceil(N / 2)`` to an actor, real gRPC between actors; up to N = 100 by default:
+   at N = 1,000, two actors of 500 peers each were still in their rounds after 12 minutes,
+   their gRPC seed streams back-pressured, so it is not part of the default run). N = 20
+   and 100 share scikit-learn's digits as ``overhead.py`` does; digits cannot fill 1,000 clients, so
    N = 1,000 uses synthetic 64-feature data with 75 samples per client (about what a client
    gets at N = 20). (a) is interleaved round by round with (c2), so both see the same
    background load. Milliseconds per client-round on three bases (incl. start-up, all
@@ -37,6 +39,7 @@ The default run takes about 15 minutes on 2 cores; ``--quick`` (N = 20 and 100, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -87,12 +90,19 @@ def workload(n: int, rounds: int) -> ow.Workload:
     return ow.Workload(clients=n, rounds=rounds, samples_per_client=per)
 
 
+#: The N = 100 breakdown's rows (filled by :func:`overhead_at`).
+BREAKDOWN: list[list[str]] = []
+
+
 def overhead_at(w: ow.Workload, with_ray: bool) -> dict[str, oh.Run]:
     """Every system on workload ``w``: keys a, b, c1, c2, d."""
     loop = oh.PlainLoop(w)
     runs = {"c2": oh.run_hdus(w, "inprocess", log, between=loop.round)}
     runs["a"] = loop.finish()
     runs["c1"] = oh.run_hdus(w, "inprocess", log, cohorts=False)
+    if w.clients == 100:  # before Flower and Ray, as (c2) itself ran
+        log("breakdown of (c2) at N = 100")
+        BREAKDOWN[:] = breakdown(w)
     world = World.build(load_scenario(ow.workload_scenario(w)))
     try:
         runs["b"] = oh.run_flower(w, world, log)
@@ -142,6 +152,57 @@ def overhead_section(sizes: list[int], rounds: list[int], ray_up_to: int) -> dic
     return out
 
 
+def breakdown(w: ow.Workload) -> list[list[str]]:
+    """Where (c2)'s steady rounds go: its own timed run (timers add a little overhead).
+
+    Learning is :func:`clients.cohort_round.train_together` (split into its batched
+    training, teacher logits and distillation); message handling is the rest of
+    ``train_round`` (every seed delivered, admitted, audited); evaluation scores every
+    peer's main model, seeds and ensemble on its local and the global test set.
+    """
+    import clients.cohort_round as cr
+    import hdus_sim.runtime.inprocess as ip
+    from hdus_sim.simulation import Simulation
+
+    timer = ow.CallTimer()
+    calls = ("begin_round", "train_round", "heartbeat_round", "end_round", "evaluate")
+    sim = Simulation.from_dict(ow.workload_scenario(w, {"kind": "inprocess"})).build()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(timer.patch(ip, ("train_together",), "learn."))
+        stack.enter_context(
+            timer.patch(cr, ("train_cohorts", "cohort_logits", "distil_cohorts"), "learn.")
+        )
+        stack.enter_context(timer.patch(ip.InProcessRuntime, calls))
+        sim.step()  # round 0 (start-up) is not part of the steady figures
+        timer.seconds.clear()
+        t0 = time.perf_counter()
+        while not sim.finished:
+            sim.step()
+        steady = time.perf_counter() - t0
+    sim.close()
+    client_rounds = w.clients * (w.rounds - 1)
+    t = timer.get
+    parts = [
+        ("learning (train_together)", t("learn.train_together")),
+        ("  local training, batched", t("learn.train_cohorts")),
+        ("  teacher logits on the reference set, batched", t("learn.cohort_logits")),
+        ("  seed distillation, batched", t("learn.distil_cohorts")),
+        (
+            "seed messages: delivery, admission, audit (rest of train_round)",
+            t("train_round") - t("learn.train_together"),
+        ),
+        ("heartbeats, crash detection (heartbeat_round)", t("heartbeat_round")),
+        ("evaluation of main, seeds, ensemble (evaluate)", t("evaluate")),
+        ("begin/end of round", t("begin_round") + t("end_round")),
+        ("rest (engine, events, metrics rows)", steady - sum(t(c) for c in calls)),
+        ("steady rounds in all", steady),
+    ]
+    return [
+        [label, _f(1000 * s / client_rounds, ".3f"), _f(100 * s / steady, ".0f") + " %"]
+        for label, s in parts
+    ]
+
+
 # ---------------------------------------------------------------------- 2. arithmetic
 def _gflops(flops: float, fn: Any, repeats: int) -> float:
     """GFLOP/s of ``fn`` (best of 3 blocks of ``repeats`` calls)."""
@@ -168,7 +229,8 @@ def _cohort_round_gflops(peers: int) -> tuple[float, float, float]:
 
     w = ow.Workload(clients=peers, rounds=2, samples_per_client=SYNTHETIC_PER_CLIENT)
     sim = Simulation.from_dict(ow.workload_scenario(w)).build()
-    learners = [sim.runtime.peers[pid] for pid in sorted(sim.runtime.peers)]
+    runtime: Any = sim.runtime  # the in-process runtime: its peers are in this process
+    learners = [runtime.peers[pid] for pid in sorted(runtime.peers)]
     train_together(learners)  # warm: the first round fills caches, checks the platform
     t0 = time.perf_counter()
     train_together(learners)
@@ -352,7 +414,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="N = 20, 100; scale 1,000 and 10,000")
     p.add_argument("--sizes", default="20,100,1000", help="overhead workload client counts")
     p.add_argument("--rounds", default="8,6,4", help="rounds at each size")
-    p.add_argument("--ray-up-to", type=int, default=1000, help="largest N Ray runs at")
+    p.add_argument("--ray-up-to", type=int, default=100, help="largest N Ray runs at")
     p.add_argument("--scale", default="1000,10000,auto", help="scale series sizes (auto: fit)")
     p.add_argument("--sections", default="1,2,3", help="which sections to run")
     p.add_argument("--child", nargs=2, metavar=("PEERS", "ON_OFF"), help=argparse.SUPPRESS)
@@ -401,6 +463,8 @@ def main(argv: list[str] | None = None) -> None:
         ):
             met = "met" if value >= goal else "MISSED"
             _emit(f"- goal {text}: {value:.2f}x -> {met}")
+        _emit("\nWhere (c2)'s steady rounds go at N = 100 (a timed run of its own):\n")
+        _emit(_table(["part", "ms/cr", "share"], BREAKDOWN))
     if "2" in sections:
         _emit("\n## 2. The arithmetic limit\n")
         log("arithmetic")

@@ -522,6 +522,9 @@ def _group(
         if signature is None:
             report.fallback.add(f"{name} is not a batched architecture")
             alone.append(i)
+        elif torch.get_num_threads() != 1:
+            report.fallback.add("torch runs more than one thread (batched only at 1)")
+            alone.append(i)
         elif not cohort_exact(signature):
             report.fallback.add(f"batched MLP {signature} is not bit-exact on this platform")
             alone.append(i)

@@ -270,9 +270,10 @@ class RuntimeSpec(BaseModel):
     as ``ray`` (``peers_per_actor`` peers each, real gRPC between them), each a plain OS
     process of this machine started and driven by the run itself, no Ray needed.
 
-    ``cohorts`` (default on, every kind): peers that share a model architecture train and
-    distil as one batched computation (:mod:`clients.cohort`), bit-identical to training
-    them one at a time; ``false`` keeps the per-peer loop.
+    ``cohorts`` (default on, every kind): peers that share a model architecture train,
+    distil and are evaluated as one batched computation (:mod:`clients.cohort`,
+    :mod:`clients.cohort_eval`), bit-identical to one at a time; with ``torch_threads``
+    above 1 (or a shape the platform check rejects) they compute alone, as ``false`` does.
     """
 
     model_config = STRICT_MODEL
