@@ -4,7 +4,7 @@ Evaluation is the other half of a round's arithmetic: every peer scores its main
 every seed it holds on its own local test split and on the shared global test set. Done
 model by model that is thousands of tiny forwards; here models of one MLP shape are stacked
 (views of their parameters or of a seed record's arrays, never copies into new modules) and
-evaluated with the cohort engine's batched forward (:mod:`clients.cohort`), in slices of
+evaluated with the cohort engine's batched forward (:mod:`clients.cohort_ops`), in slices of
 :data:`~clients.cohort.BATCH_MEMBERS` models and chunks of 4,096 input rows, as
 :func:`~clients.training.logits_of` chunks them. Models evaluated on the same inputs share
 them (an expanded view); models evaluated on inputs of their own (a holder's local test
@@ -35,17 +35,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from clients.cohort import (
-    MIN_BATCHED_ROWS,
-    CohortReport,
-    _forward,
-    _group,
-    _module_state,
-    _signature,
-    _slices,
-    _state_signature,
-    cohort_exact,
-)
+from clients.cohort import MIN_BATCHED_ROWS, CohortReport, _group, _slices, cohort_exact
+from clients.cohort_ops import _forward, _module_state, _signature, _state_signature
 from clients.training import as_float_tensor, logits_of
 
 __all__ = ["cohort_logits", "paired_logits", "record_logits"]

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
 import clients.cohort as cohort
+import clients.cohort_ops as ops
 from clients.cohort import (
     DistilJob,
     TrainJob,
@@ -158,33 +159,33 @@ def test_the_platform_check_passes_here_and_can_fail(monkeypatch: pytest.MonkeyP
     cohort._exact.cache_clear()
     assert cohort.cohort_exact(((32, 64), (10, 32)))
     # negative control: a batched step that is off by one ulp must fail the check
-    real = cohort._adam_step
+    real = ops._adam_step
 
     def off_by_a_bit(params: Any, *args: Any, **kwargs: Any) -> None:
         real(params, *args, **kwargs)
         if params[0].dim() == 3 and params[0].shape[0] > 1:  # only the batched path
             params[0].copy_(torch.nextafter(params[0], torch.full_like(params[0], 9.0)))
 
-    monkeypatch.setattr(cohort, "_adam_step", off_by_a_bit)
+    monkeypatch.setattr(ops, "_adam_step", off_by_a_bit)
     cohort._exact.cache_clear()
     try:
         assert not cohort.cohort_exact(((32, 64), (10, 32)))
     finally:
         cohort._exact.cache_clear()
-    monkeypatch.setattr(cohort, "_adam_step", real)
+    monkeypatch.setattr(ops, "_adam_step", real)
     # the forward is checked as well: batched logits off by one ulp fail it
-    real_forward = cohort._forward
+    real_forward = ops._forward
 
     def forward_off(weights: Any, biases: Any, x: torch.Tensor) -> Any:
         z, inputs = real_forward(weights, biases, x)
         return torch.nextafter(z, torch.full_like(z, 9.0)), inputs
 
-    monkeypatch.setattr(cohort, "_forward", forward_off)
+    monkeypatch.setattr(ops, "_forward", forward_off)
     try:
         assert not cohort.cohort_exact(((32, 64), (10, 32)))
     finally:
         cohort._exact.cache_clear()
-    monkeypatch.setattr(cohort, "_forward", real_forward)
+    monkeypatch.setattr(ops, "_forward", real_forward)
     # more than one torch thread is never batched
     torch.set_num_threads(2)
     try:
