@@ -35,7 +35,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from clients.cohort import MIN_BATCHED_ROWS, CohortReport, _group, _slices, cohort_exact
+from clients.cohort import MIN_BATCHED_ROWS, _slices, cohort_exact
 from clients.cohort_ops import _forward, _module_state, _signature, _state_signature
 from clients.training import as_float_tensor, logits_of
 
@@ -131,21 +131,12 @@ def record_logits(
     return paired_logits(records, [x] * len(records))
 
 
-@torch.no_grad()
 def cohort_logits(models: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
     """Each model's eval-mode logits on the same inputs ``x``, batched where they share a shape.
 
-    Bit-identical to :func:`~clients.training.logits_of` per model (the tests check it);
-    models that are not batchable MLPs are evaluated one at a time.
+    :func:`paired_logits` with every model on ``x``; bit-identical to
+    :func:`~clients.training.logits_of` per model (the tests check it), which evaluates
+    whatever cannot be batched.
     """
-    out: dict[int, torch.Tensor] = {}
-    if len(x) < MIN_BATCHED_ROWS:
-        return [logits_of(m, x) for m in models]
-    groups, alone = _group(list(models), [None] * len(models), CohortReport())
-    f = as_float_tensor(x)
-    flat = f.reshape(len(f), -1)
-    for group in groups.values():
-        for part in _slices(group):
-            out.update(_stacked([(i, _module_state(models[i]), flat) for i in part]))
-    out.update({i: logits_of(models[i], x) for i in alone})
-    return [out[i] for i in range(len(models))]
+    found = paired_logits(list(models), [x] * len(models))
+    return [f if f is not None else logits_of(m, x) for m, f in zip(models, found, strict=True)]
