@@ -45,6 +45,8 @@ UNLEARNING_OPTION_NAMES: dict[str, tuple[str, ...]] = {
         "residual_budget",
         "tol",
         "max_newton_iter",
+        "removal_steps",
+        "rebuild_hessian",
         *_FEATURE_OPTIONS,
     ),
     "sq": ("head", "lam", "var_smoothing", *_FEATURE_OPTIONS),

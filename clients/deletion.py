@@ -127,6 +127,8 @@ class Deletion(Learner):
                 "budget_left": outcome.budget_left,
                 "samples_processed": outcome.samples_processed,
             }
+            if outcome.terms:
+                info["certificate_terms"] = outcome.terms
         self.data = dataclasses.replace(
             self.data,
             train_x=self.data.train_x[keep],

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -93,6 +93,10 @@ class DeletionOutcome:
     samples_processed
         Compute measure: samples times passes actually processed, e.g. ``sum(epochs *
         samples)`` over the retrained SISA steps, or remaining samples per Newton step.
+    terms
+        Certified removal only: the trade-off behind the certificate, JSON-ready
+        (``sigma``, ``lam``, ``budget``, ``residual``, ``eps_spent``, removals since the
+        last training); empty for exact methods.
     """
 
     deleted: tuple[int, ...]
@@ -103,6 +107,7 @@ class DeletionOutcome:
     budget_left: float | None
     wall_s: float
     samples_processed: int
+    terms: dict[str, Any] = field(default_factory=dict)
 
     def receipt(self) -> str:
         """Return a SHA-256 digest of the deterministic fields (not ``wall_s``).
@@ -116,6 +121,8 @@ class DeletionOutcome:
         digest.update(self.certificate.encode())
         digest.update(repr(sorted(self.retrained.items(), key=lambda kv: kv[0])).encode())
         digest.update(str(self.samples_processed).encode())
+        if self.terms:
+            digest.update(repr(sorted(self.terms.items(), key=lambda kv: kv[0])).encode())
         return digest.hexdigest()
 
 

@@ -92,6 +92,8 @@ def _deletion_receipt(rec: dict[str, Any], holdings: dict[str, Any]) -> dict[str
             "holders_with_new_version": holders,
         },
         "certificate": rec.get("certificate"),
+        # certified removal: sigma, lam, budget, residual, eps spent, removals so far
+        "certificate_terms": rec.get("certificate_terms"),
     }
 
 

@@ -1,8 +1,9 @@
 """The certified-removal main model: a perturbed linear head on frozen features.
 
 :class:`CertifiedRemovalModel` trains the head (:func:`~.logistic.fit_head`), removes
-points by Newton steps while the accumulated residual bound stays within the certificate's
-budget, and retrains with a fresh perturbation when it would not.
+points by incremental quasi-Newton steps certified by the head's exact gradient residual
+(:mod:`~clients.unlearning.certified.incremental`) while that residual stays within the
+certificate's budget, and retrains with a fresh perturbation when it would not.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,10 +32,14 @@ from clients.unlearning.base import (
     positive_float,
     positive_int,
 )
+from clients.unlearning.certified.incremental import (
+    Preconditioner,
+    certified_residual,
+    point_gradients,
+)
 from clients.unlearning.certified.logistic import (
     _targets,
     fit_head,
-    newton_removal,
     noise_constant,
     objective_gradient,
 )
@@ -44,6 +51,19 @@ __all__ = ["DEFAULT_RESIDUAL_BUDGET", "CertifiedRemovalModel"]
 #: (sum-form gradient units). On 1,000 digits with the defaults one removal costs about
 #: 0.05, so this allows a handful of removals per retrain.
 DEFAULT_RESIDUAL_BUDGET = 0.25
+#: Quasi-Newton steps tried per request before the Hessians are rebuilt at the current
+#: weights (one more step after that, then a retrain from scratch).
+DEFAULT_REMOVAL_STEPS = 2
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one incremental removal attempt did: kept or not, steps, rebuild, samples."""
+
+    accepted: bool
+    steps: int
+    rebuilt: bool
+    processed: int
 
 
 class CertifiedRemovalModel:
@@ -79,6 +99,13 @@ class CertifiedRemovalModel:
         Gradient-norm tolerance of training; the measured residual is charged to ``beta``.
     max_newton_iter
         Newton iterations per head before training is declared failed.
+    removal_steps
+        Quasi-Newton steps (one data pass each) a removal may take to bring the certified
+        residual within the budget. ``1`` is Guo et al.'s single step.
+    rebuild_hessian
+        Whether a removal whose steps all miss the budget may rebuild the Hessians at the
+        current weights (one Newton iteration's cost) and step once more before falling
+        back to a retrain from scratch.
     """
 
     name = "certified"
@@ -101,6 +128,8 @@ class CertifiedRemovalModel:
         bias: bool = True,
         tol: float = 1e-8,
         max_newton_iter: int = 50,
+        removal_steps: int = DEFAULT_REMOVAL_STEPS,
+        rebuild_hessian: bool = True,
     ) -> None:
         self.input_shape, self.num_classes = check_task(input_shape, num_classes)
         self.seed = int(seed)
@@ -140,6 +169,8 @@ class CertifiedRemovalModel:
         self.features = positive_int("features", features)
         self.tol = positive_float("tol", tol)
         self.max_newton_iter = positive_int("max_newton_iter", max_newton_iter)
+        self.removal_steps = positive_int("removal_steps", removal_steps)
+        self.rebuild_hessian = bool(rebuild_hessian)
         self.feature_map = build_feature_map(
             feature_map,
             input_shape=self.input_shape,
@@ -151,6 +182,14 @@ class CertifiedRemovalModel:
         )
         self._x: np.ndarray | None = None
         self._y = np.zeros(0, dtype=np.int64)
+        #: Every feature row of this generation, its +-1 targets, which rows are still
+        #: held, and their ids (rows leave by mask; they are compacted at a retrain).
+        self._ypm = np.zeros((0, self.num_classes))
+        self._alive = np.zeros(0, dtype=bool)
+        self._row_ids = np.zeros(0, dtype=np.int64)
+        self._grad = np.zeros(0)
+        self._pre: Preconditioner | None = None
+        self._removals = 0
         self._book = SampleBook(np.zeros(0, dtype=np.int64))
         self._w = np.zeros(0)
         self._b = np.zeros(0)
@@ -160,6 +199,8 @@ class CertifiedRemovalModel:
         #: Number of trainings from scratch so far (each with a fresh perturbation).
         self.generation = 0
         self.newton_removals = 0
+        #: Requests whose steps needed the Hessians rebuilt at the current weights.
+        self.hessian_rebuilds = 0
 
     # ------------------------------------------------------------------ protocol
     def fit(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray) -> None:
@@ -174,6 +215,7 @@ class CertifiedRemovalModel:
         feats = self.feature_map(xs)
         self._train(feats, ys, generation=0)  # commits only if training succeeds
         self._book = SampleBook(ids_sorted)
+        self._row_ids = ids_sorted.copy()
         self.newton_removals = 0
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -188,16 +230,24 @@ class CertifiedRemovalModel:
         return self._book.ids.copy()
 
     def certificate(self) -> str:
-        """``"certified(eps=..,delta=..)"`` (``eps=inf``: vacuous, no noise)."""
-        return f"certified(eps={self.eps:g},delta={self.delta:g})"
+        """``"certified(eps=..,delta=..,spent=..)"`` (``eps=inf``: vacuous, no noise).
+
+        ``spent`` is :attr:`eps_spent`, the epsilon the current residual certifies
+        (``<= eps`` while the budget holds).
+        """
+        return f"certified(eps={self.eps:g},delta={self.delta:g},spent={self.eps_spent:.3g})"
 
     def delete(self, ids: Sequence[int]) -> DeletionOutcome:
-        """Remove ``ids`` one at a time by Newton steps, retraining if the budget runs out.
+        """Remove ``ids`` in one incremental step, retraining if the budget would run out.
 
-        Ids are processed in ascending order. Each Newton step charges its bound to
-        ``beta``; the first step that would push ``beta`` past :attr:`budget` is not
-        applied: instead every still-requested id is dropped and the head is trained
-        from scratch with a fresh perturbation (``method="full_retrain"``).
+        All requested rows leave at once (a batch removal, as Guo et al. batch): their
+        curvature leaves the preconditioner, one quasi-Newton step on the exact gradient
+        of the remaining data moves the head, and one pass computes the residual that
+        certifies it (:mod:`~clients.unlearning.certified.incremental`). If that residual
+        exceeds :attr:`budget`, a second step is tried, then a step after rebuilding the
+        Hessians at the current weights; if the residual is still too large, nothing of
+        the steps is kept and the head is trained from scratch on the remaining data with
+        a fresh perturbation (``method="full_retrain"``, Algorithm 2).
 
         Raises
         ------
@@ -207,57 +257,121 @@ class CertifiedRemovalModel:
         self._require_fit()
         start = time.perf_counter()
         request = self._book.resolve(ids, model="certified removal")
-        processed = 0
-        steps = 0
-        retrain = False
-        for sample in request.tolist():
-            assert self._x is not None
-            pos = int(self._book.positions(np.array([sample]))[0])
-            x_rem = np.delete(self._x, pos, axis=0)
-            ypm_del = _targets(self._y[pos : pos + 1], self.num_classes)[0]
-            update, bound = newton_removal(self._w, x_rem, self._x[pos], ypm_del, self.lam)
-            processed += x_rem.shape[0] * self.num_classes  # one Hessian pass per head
-            if self._beta + bound > self.budget:
-                retrain = True
-                break
-            self._w = self._w + update
-            self._beta += bound
-            self._bounds.append(bound)
-            self._x = x_rem
-            self._y = np.delete(self._y, pos)
-            self._book.remove(np.array([sample], dtype=np.int64))
-            steps += 1
-            self.newton_removals += 1
-        if retrain:
-            assert self._x is not None
-            rest = request[np.isin(request, self._book.ids)]
-            keep = ~np.isin(self._book.ids, rest)
-            processed += self._train(self._x[keep], self._y[keep], generation=self.generation + 1)
-            self._book.remove(rest)
+        if not request.size:
+            return self._outcome(request, "noop", {}, 0, start)
+        rows = np.searchsorted(self._row_ids, request)
+        step = self._remove_rows(rows)
+        processed = step.processed
+        if step.accepted:
+            self._book.remove(request)
+            self.newton_removals += int(request.size)
+            self._removals += int(request.size)
+            retrained = {
+                "newton_steps": step.steps,
+                "hessian_rebuilt": step.rebuilt,
+                "full_retrain": False,
+                "generation": self.generation,
+            }
+            return self._outcome(request, "newton_step", retrained, processed, start)
+        assert self._x is not None
+        keep = self._alive.copy()
+        keep[rows] = False
+        processed += self._train(self._x[keep], self._y[keep], generation=self.generation + 1)
+        self._row_ids = self._row_ids[keep]
+        self._book.remove(request)
+        retrained = {
+            "newton_steps": 0,
+            "hessian_rebuilt": False,
+            "full_retrain": True,
+            "generation": self.generation,
+        }
+        return self._outcome(request, "full_retrain", retrained, processed, start)
+
+    def _outcome(
+        self,
+        request: np.ndarray,
+        method: str,
+        retrained: dict[str, Any],
+        processed: int,
+        start: float,
+    ) -> DeletionOutcome:
+        """The outcome of one request, with the certificate's trade-off in ``terms``."""
         return DeletionOutcome(
             deleted=tuple(int(i) for i in request),
-            method="noop" if not request.size else ("full_retrain" if retrain else "newton_step"),
-            retrained={
-                "newton_steps": steps,
-                "full_retrain": retrain,
-                "generation": self.generation,
-            },
+            method=method,
+            retrained=retrained,
             certificate=self.certificate(),
             residual=self._beta,
             budget_left=self.budget - self._beta,
             wall_s=time.perf_counter() - start,
             samples_processed=processed,
+            terms={
+                "eps": self.eps,
+                "delta": self.delta,
+                "sigma": self.sigma,
+                "lam": self.lam,
+                "budget": self.budget,
+                "residual": self._beta,
+                "eps_spent": self.eps_spent,
+                "removals_since_training": self._removals,
+                "generation": self.generation,
+            },
         )
+
+    def _remove_rows(self, rows: np.ndarray) -> _Step:
+        """Try to remove ``rows`` incrementally; commit and return the step if certified.
+
+        The state changes only when the certified residual of the new head is within the
+        budget; otherwise the caller retrains (the preconditioner is then rebuilt too).
+        """
+        assert self._x is not None and self._pre is not None
+        x, ypm = self._x, self._ypm
+        alive = self._alive.copy()
+        alive[rows] = False
+        m = rows.size
+        grad = self._grad - point_gradients(x[rows], ypm[rows], self._w)
+        grad = grad - self.lam * m * self._w
+        self._pre.downdate(x, rows)
+        n_left = int(alive.sum())
+        # The best point so far (smallest gradient norm): where a rebuild starts from.
+        best_norm, best_w, best_grad = float(np.linalg.norm(grad)), self._w, grad
+        w = self._w
+        processed = 0
+        rebuilt = False
+        attempts = self.removal_steps + (1 if self.rebuild_hessian else 0)
+        for attempt in range(attempts):
+            if attempt == self.removal_steps:
+                w, grad = best_w, best_grad
+                processed += self._pre.rebuild(x, alive, w)
+                rebuilt = True
+                self.hessian_rebuilds += 1
+            w = w - self._pre.solve(grad)
+            check = certified_residual(w, x, alive, ypm, self.lam, self._b)
+            processed += n_left
+            if check.certified <= self.budget:
+                self._w, self._grad, self._alive = w, check.gradient, alive
+                self._beta = check.certified
+                self._bounds.append(check.certified)
+                return _Step(True, attempt + 1, rebuilt, processed)
+            grad = check.gradient
+            if check.computed < best_norm:
+                best_norm, best_w, best_grad = check.computed, w, grad
+        return _Step(False, 0, rebuilt, processed)
 
     # ------------------------------------------------------------------ audit
     @property
     def residual_bound(self) -> float:
-        """``beta``: certified upper bound on ``||grad L_b(w; D')||`` since the last training."""
+        """``beta``: certified upper bound on the head's ``||grad L_b(w; D')||`` now.
+
+        The exact residual of the released head on the remaining data plus its rounding
+        margin (:func:`~clients.unlearning.certified.incremental.certified_residual`); right
+        after training, the optimum's measured residual ``tau``.
+        """
         return self._beta
 
     @property
     def removal_bounds(self) -> tuple[float, ...]:
-        """Per-removal bounds ``beta_t`` of the Newton steps since the last training."""
+        """The certified residual after each removal request since the last training."""
         return tuple(self._bounds)
 
     @property
@@ -280,8 +394,9 @@ class CertifiedRemovalModel:
         """
         self._require_fit()
         assert self._x is not None
+        rows = self._alive
         grad = objective_gradient(
-            self._w, self._x, _targets(self._y, self.num_classes), self.lam, self._b
+            self._w, self._x[rows], _targets(self._y[rows], self.num_classes), self.lam, self._b
         )
         return float(np.linalg.norm(grad))
 
@@ -292,9 +407,10 @@ class CertifiedRemovalModel:
         """
         self._require_fit()
         assert self._x is not None
+        rows = self._alive
         w, _, _ = fit_head(
-            self._x,
-            _targets(self._y, self.num_classes),
+            self._x[rows],
+            _targets(self._y[rows], self.num_classes),
             self.lam,
             self._b,
             tol=self.tol,
@@ -324,8 +440,16 @@ class CertifiedRemovalModel:
             tol=self.tol,
             max_iter=self.max_newton_iter,
         )
+        alive = np.ones(feats.shape[0], dtype=bool)
+        pre = Preconditioner(feats, alive, w, self.lam, refold=max(16, feats.shape[1]))
+        ypm = _targets(y, self.num_classes)
+        check = certified_residual(w, feats, alive, ypm, self.lam, b)
         self._x, self._y, self._w, self._b = feats, y, w, b
-        self._tau = self._beta = tau
+        self._ypm, self._alive, self._pre, self._grad = ypm, alive, pre, check.gradient
+        self._tau = tau
+        self._beta = max(tau, check.certified)
         self._bounds = []
+        self._removals = 0
         self.generation = generation
-        return int(iterations * feats.shape[0])
+        # Newton iterations over the heads, the Hessians for the preconditioner, one pass.
+        return int((iterations + ypm.shape[1] + 1) * feats.shape[0])
