@@ -40,6 +40,7 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
     ("signing_cost.py", "Owner signatures: cost per message", False),
     ("fuzz_wire.py", "Hostile input on the wire: fuzzing every RPC of a live mTLS peer", False),
     ("point_deletion.py", "Point deletion: SISA, certified removal, summation form", True),
+    ("certified_sizes.py", "Certified removal at real sizes (n up to 60,000, d up to 512)", True),
     ("scale_runtimes.py", "Runtimes side by side and the largest runs (in-process, Ray)", True),
     (
         "overhead.py",
