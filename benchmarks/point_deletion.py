@@ -855,9 +855,7 @@ def _profile_newton(
         f"Woodbury downdate of {split.num_classes} Hessian inverses (O(K d^2))": _cumtime(
             stats, "certified/incremental.py", "downdate"
         ),
-        "removed points' gradients": _cumtime(
-            stats, "certified/incremental.py", "point_gradients"
-        ),
+        "removed points' gradients": _cumtime(stats, "certified/incremental.py", "point_gradients"),
         "quasi-Newton direction A g (O(K d^2))": _cumtime(
             stats, "certified/incremental.py", "solve"
         ),
