@@ -105,7 +105,9 @@ def costs(n: int, d: int, seed: int, quick: bool) -> dict[str, Any]:
     retrain = []
     for _ in range(reps):
         _, wall, cpu = timed(
-            lambda: fit_head(feats, ypm, head.lam, head._b, tol=head.tol, max_iter=50)
+            lambda: fit_head(
+                feats, ypm, head.lam, head._b, tol=head.tol, max_iter=head.max_newton_iter
+            )
         )
         retrain.append((wall, cpu))
     order = np.random.default_rng(seed + 7).permutation(ids)

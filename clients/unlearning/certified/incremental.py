@@ -46,7 +46,6 @@ __all__ = [
     "ResidualCheck",
     "certified_residual",
     "head_curvature",
-    "point_gradients",
 ]
 
 #: Unit roundoff of float64 (``2^-53``).
@@ -68,12 +67,6 @@ def head_curvature(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     p = expit(x @ w)
     curvature: np.ndarray = p * (1.0 - p)
     return curvature
-
-
-def point_gradients(x: np.ndarray, ypm: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Sum over the rows of their loss gradients, every head: ``(d, K)``."""
-    grad: np.ndarray = x.T @ (-ypm * expit(-ypm * (x @ w)))
-    return grad
 
 
 @dataclass(frozen=True)
@@ -167,10 +160,6 @@ class Preconditioner:
     ) -> None:
         self.lam = lam
         self.refold = max(1, int(refold))
-        #: Data passes spent on rebuilds (each ``O(K n d^2)``), for cost accounting.
-        self.rebuilds = 0
-        #: Re-inversions of ``P`` (each ``O(K d^3)``).
-        self.refolds = 0
         self.rebuild(x, alive, w)
 
     def rebuild(self, x: np.ndarray, alive: np.ndarray, w: np.ndarray) -> int:
@@ -187,7 +176,6 @@ class Preconditioner:
             hk.flat[:: dim + 1] += self.lam * n
             self.hessian[k] = hk
         self._refold()
-        self.rebuilds += 1
         return int(n * classes)
 
     def _refold(self) -> None:
@@ -195,7 +183,6 @@ class Preconditioner:
         inverse = np.linalg.inv(self.hessian)
         self.inverse = 0.5 * (inverse + inverse.transpose(0, 2, 1))
         self.pending = 0
-        self.refolds += 1
 
     def downdate(self, x: np.ndarray, rows: np.ndarray) -> None:
         """Remove rows ``rows`` (indices into ``x``): subtract their curvature, update ``A``.

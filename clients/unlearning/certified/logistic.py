@@ -21,6 +21,7 @@ __all__ = [
     "newton_removal",
     "noise_constant",
     "objective_gradient",
+    "point_gradients",
     "spectral_norm_upper",
 ]
 
@@ -62,12 +63,17 @@ def _targets(y: np.ndarray, num_classes: int) -> np.ndarray:
     return np.where(y[:, None] == np.arange(num_classes)[None, :], 1.0, -1.0)
 
 
+def point_gradients(x: np.ndarray, ypm: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Sum over the rows of their loss gradients, every head: ``(D, K)``."""
+    grad: np.ndarray = x.T @ (-ypm * expit(-ypm * (x @ w)))
+    return grad
+
+
 def objective_gradient(
     w: np.ndarray, x: np.ndarray, ypm: np.ndarray, lam: float, b: np.ndarray
 ) -> np.ndarray:
     """Gradient ``(D, K)`` of the sum-form perturbed objective ``L_b`` for every head."""
-    z = x @ w
-    grad: np.ndarray = x.T @ (-ypm * expit(-ypm * z)) + lam * x.shape[0] * w + b
+    grad: np.ndarray = point_gradients(x, ypm, w) + lam * x.shape[0] * w + b
     return grad
 
 

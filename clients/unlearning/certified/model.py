@@ -32,24 +32,21 @@ from clients.unlearning.base import (
     positive_float,
     positive_int,
 )
-from clients.unlearning.certified.incremental import (
-    Preconditioner,
-    certified_residual,
-    point_gradients,
-)
+from clients.unlearning.certified.incremental import Preconditioner, certified_residual
 from clients.unlearning.certified.logistic import (
     _targets,
     fit_head,
     noise_constant,
     objective_gradient,
+    point_gradients,
 )
 from clients.unlearning.features import build_feature_map
 
 __all__ = ["DEFAULT_RESIDUAL_BUDGET", "CertifiedRemovalModel"]
 
 #: Gradient-residual budget ``eps'`` allowed between retrains when ``sigma`` is not given
-#: (sum-form gradient units). On 1,000 digits with the defaults one removal costs about
-#: 0.05, so this allows a handful of removals per retrain.
+#: (sum-form gradient units). The certified residual after a removal is its exact value,
+#: which does not pile up: on 1,000 digits it stays near 0.01 over 200 removals.
 DEFAULT_RESIDUAL_BUDGET = 0.25
 #: Quasi-Newton steps tried per request before the Hessians are rebuilt at the current
 #: weights (one more step after that, then a retrain from scratch).
@@ -245,7 +242,7 @@ class CertifiedRemovalModel:
         of the remaining data moves the head, and one pass computes the residual that
         certifies it (:mod:`~clients.unlearning.certified.incremental`). If that residual
         exceeds :attr:`budget`, a second step is tried, then a step after rebuilding the
-        Hessians at the current weights; if the residual is still too large, nothing of
+        Hessians at the best weights so far; if the residual is still too large, nothing of
         the steps is kept and the head is trained from scratch on the remaining data with
         a fresh perturbation (``method="full_retrain"``, Algorithm 2).
 
