@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from benchkit import gaussian_mixture
 from threadpoolctl import threadpool_limits
 
 from clients.datasets import load_digits
@@ -47,20 +48,6 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, time.perf_counter() - w0, time.process_time() - c0
 
 
-def synthetic(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A 10-class Gaussian mixture in ``d`` dimensions: train ``(n, d)`` and 5,000 test rows."""
-    rng = np.random.default_rng(seed)
-    means = rng.standard_normal((K, d)) * 1.2 / math.sqrt(d)
-
-    def draw(m: int) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(0, K, m)
-        return means[y] + rng.standard_normal((m, d)) * 0.45, y
-
-    x, y = draw(n)
-    tx, ty = draw(5000)
-    return x, y, tx, ty
-
-
 def cell_data(n: int, d: int, seed: int) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
     """Model options and ``(x, y, test_x, test_y)`` of one cell."""
     if (n, d) == (1000, 20):
@@ -70,7 +57,7 @@ def cell_data(n: int, d: int, seed: int) -> tuple[dict[str, Any], tuple[np.ndarr
         opts = {"input_shape": (1, 8, 8), "feature_map": "pca", "features": 20}
         opts["public_x"] = ds.x[pub]
         return opts, (ds.x[tr], ds.y[tr], ds.x[te], ds.y[te])
-    x, y, tx, ty = synthetic(n, d, seed + n + d)
+    x, y, tx, ty = gaussian_mixture(n, d, seed + n + d)
     return {"input_shape": (d,), "feature_map": "identity", "features": d}, (x, y, tx, ty)
 
 

@@ -333,7 +333,7 @@ class SampleBook:
                 f"values of type {raw.dtype}"
             )
         req = np.unique(raw.astype(np.int64).reshape(-1))
-        held = np.isin(req, self.ids)
+        held = self._held(req)
         if not held.all():
             unknown = req[~held].tolist()
             again = [i for i in unknown if i in self.deleted]
@@ -359,9 +359,22 @@ class SampleBook:
         """Row positions of the (held) ids ``req`` in the id-sorted arrays."""
         return np.searchsorted(self.ids, req)
 
+    def _held(self, req: np.ndarray) -> np.ndarray:
+        """Which of ``req`` are held: a binary search per id, O(k log n).
+
+        (``np.isin`` against the held ids sorts all ``n`` of them on every request, which
+        at n = 60,000 costs more than a certified removal's arithmetic.)
+        """
+        pos = np.searchsorted(self.ids, req)
+        inside = pos < self.ids.size
+        held = np.zeros(req.shape, dtype=bool)
+        held[inside] = self.ids[pos[inside]] == req[inside]
+        return held
+
     def remove(self, req: np.ndarray) -> np.ndarray:
-        """Forget ``req`` and return the boolean mask of rows to keep."""
-        keep = ~np.isin(self.ids, req)
+        """Forget the held ids ``req`` and return the boolean mask of rows to keep."""
+        keep = np.ones(self.ids.size, dtype=bool)
+        keep[self.positions(req)] = False
         self.ids = self.ids[keep]
         self.deleted.update(int(i) for i in req)
         return keep

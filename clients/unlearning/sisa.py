@@ -161,6 +161,12 @@ class SisaModel:
             lr=positive_float("lr", lr),
         )
         self._models: list[nn.Module] = [self._fresh(k) for k in range(self.shards)]
+        # Every shard's seeded initial weights, kept so a retrain from step 0 loads them
+        # into the served module instead of building a new one (a cold build costs more
+        # than the bookkeeping of a small delete).
+        self._initial: list[dict[str, torch.Tensor]] = [
+            {k: v.detach().clone() for k, v in m.state_dict().items()} for m in self._models
+        ]
         self._x = np.zeros((0, *self.input_shape), dtype=np.float32)
         self._y = np.zeros(0, dtype=np.int64)
         self._shard = np.zeros(0, dtype=np.int64)
@@ -261,7 +267,11 @@ class SisaModel:
     # ------------------------------------------------------------------ audit
     @property
     def shard_models(self) -> tuple[nn.Module, ...]:
-        """The served shard models, in shard order (do not train them in place)."""
+        """The served shard modules, in shard order (live: do not train them).
+
+        A deletion retrains an affected shard's module in place; ``copy.deepcopy`` the
+        tuple to keep a snapshot across deletions.
+        """
         return tuple(self._models)
 
     def shard_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -313,6 +323,7 @@ class SisaModel:
         return build_model(self.arch, self.input_shape, self.num_classes, seed=seed)
 
     def _key(self, shard: int, step: int, ids: np.ndarray) -> str:
+        """Content address of a checkpoint; ``ids`` must be sorted."""
         digest = hashlib.sha256()
         cfg = self.config
         header = (
@@ -321,16 +332,24 @@ class SisaModel:
             f"{shard}|{step}|"
         )
         digest.update(header.encode())
-        digest.update(np.sort(ids).astype("<i8").tobytes())
+        digest.update(np.ascontiguousarray(ids, dtype="<i8").tobytes())
         return digest.hexdigest()
 
     def _train_shard(self, shard: int, from_step: int) -> int:
-        """Run steps ``from_step..R-1`` of ``shard``; return samples x epochs processed."""
-        model = self._fresh(shard)
+        """Run steps ``from_step..R-1`` of ``shard``; return samples x epochs processed.
+
+        The served module is trained in place from the checkpoint before ``from_step`` (or
+        the shard's initial weights): loading a state into a module of the same
+        architecture gives the parameters a freshly built one would have, so the result
+        is bit-identical to a fresh fit's.
+        """
+        model = self._models[shard]
         parent: str | None = None
         if from_step > 0:
             parent = self._chain[shard][from_step - 1]
             model.load_state_dict(self._store[parent][1])
+        else:
+            model.load_state_dict(self._initial[shard])
         in_shard = np.flatnonzero(self._shard == shard)
         processed = 0
         for step in range(from_step, self.slices):
@@ -341,12 +360,12 @@ class SisaModel:
             y = torch.from_numpy(self._y[rows])
             train_supervised(model, x, y, self.config, generator=gen)
             processed += self.config.epochs * len(rows)
-            ids = self._book.ids[rows]
+            ids = np.sort(self._book.ids[rows])
             key = self._key(shard, step, ids)
-            info = CheckpointInfo(key, shard, step, tuple(sorted(ids.tolist())), parent)
+            info = CheckpointInfo(key, shard, step, tuple(ids.tolist()), parent)
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             self._store[key] = (info, state)
             self._chain[shard].append(key)
             parent = key
-        self._models[shard] = model.eval()
+        model.eval()
         return processed

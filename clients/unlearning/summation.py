@@ -132,6 +132,11 @@ class SummationModel:
         )
         self._q: np.ndarray | None = None
         self._y = np.zeros(0, dtype=np.int64)
+        # Row of ``_q``/``_y`` of every held id (aligned with the book's sorted ids). A
+        # delete drops entries here instead of copying the (n, D) features; the arrays are
+        # compacted once half their rows are deleted, so a delete costs O(k D^2 + n), not
+        # O(n D).
+        self._rows = np.zeros(0, dtype=np.int64)
         self._book = SampleBook(np.zeros(0, dtype=np.int64))
         self._stats: dict[str, np.ndarray] = {}
         self._params: dict[str, np.ndarray] = {}
@@ -142,6 +147,7 @@ class SummationModel:
         xs, ys, ids_sorted = check_fit_data(x, y, ids, self.input_shape, self.num_classes)
         self._q = quantize(self.feature_map(xs))
         self._y = ys
+        self._rows = np.arange(len(ys), dtype=np.int64)
         self._book = SampleBook(ids_sorted)
         self._stats = self._statistics(self._q, ys)
         self._solve()
@@ -189,13 +195,14 @@ class SummationModel:
         request = self._book.resolve(ids, model="summation model")
         if request.size:
             assert self._q is not None
-            pos = self._book.positions(request)
-            removed = self._statistics(self._q[pos], self._y[pos])
+            rows = self._rows[self._book.positions(request)]
+            removed = self._statistics(self._q[rows], self._y[rows])
             for key, value in removed.items():
                 self._stats[key] = self._stats[key] - value
-            keep = self._book.remove(request)
-            self._q = self._q[keep]
-            self._y = self._y[keep]
+            self._rows = self._rows[self._book.remove(request)]
+            if 2 * self._rows.size < self._q.shape[0]:
+                self._q, self._y = self._q[self._rows], self._y[self._rows]
+                self._rows = np.arange(self._rows.size, dtype=np.int64)
             self._solve()
         return DeletionOutcome(
             deleted=tuple(int(i) for i in request),

@@ -70,3 +70,37 @@ def test_gnb_never_predicts_a_class_it_holds_no_sample_of(digits):
     keep = mask & (digits.y != 3)
     fresh.fit(digits.x[keep], digits.y[keep], digits.ids[keep])
     assert_same(model, fresh, digits.test_x)
+
+
+@pytest.mark.parametrize("head", ["ridge", "gnb"])
+def test_deletes_past_compaction_equal_training_without_the_points(digits, head):
+    """Deleting most of the data (the feature rows are compacted on the way) stays exact."""
+    model = make(head=head)
+    model.fit(digits.x, digits.y, digits.ids)
+    order = np.random.default_rng(5).permutation(digits.ids).tolist()
+    gone: list[int] = []
+    checks = {len(order) // 2 - 1, len(order) // 2 + 1, (3 * len(order)) // 4}
+    while len(gone) < (3 * len(order)) // 4:
+        step = 1 if len(gone) % 3 else 37  # single points and batches, interleaved
+        request = order[len(gone) : len(gone) + step]
+        model.delete(request)
+        before = len(gone)
+        gone += request
+        if any(before < c <= len(gone) for c in checks):
+            fresh = make(head=head)
+            fresh.fit(*digits.without(gone))
+            assert_same(model, fresh, digits.test_x)
+    assert model._q is not None and model._q.shape[0] < len(order)  # it did compact
+
+
+def test_sample_book_refuses_ids_outside_and_between_the_held_ones():
+    from clients.unlearning.base import SampleBook
+
+    book = SampleBook(np.array([10, 20, 30]))
+    np.testing.assert_array_equal(
+        book._held(np.array([5, 10, 15, 30, 40])), [False, True, False, True, False]
+    )
+    keep = book.remove(np.array([20]))
+    np.testing.assert_array_equal(keep, [True, False, True])
+    np.testing.assert_array_equal(book.ids, [10, 30])
+    assert book.deleted == {20}
