@@ -169,8 +169,8 @@ def sisa_size(n: int, seed: int, quick: bool) -> dict[str, Any]:
     costs = {"retrain": Costs(), 1: Costs(), SHARDS: Costs()}
     slice_of = base.slice_of(data.ids)
     for _ in range(TRIALS[n][1 if quick else 0]):
-        model = copy.deepcopy(mono)
-        out, wall, cpu = timed(lambda m=model, g=int(rng.choice(data.ids)): m.delete([g]))
+        model, one = copy.deepcopy(mono), int(rng.choice(data.ids))
+        out, wall, cpu = timed(lambda m=model, g=one: m.delete([g]))
         costs["retrain"].add(wall, cpu, out.samples_processed)
         # One point from every slice: the uniform point's expected cost, stratified.
         for u in range(SLICES):
