@@ -31,13 +31,12 @@ from clients.unlearning.certified.logistic import _targets
 
 K = 10
 #: ``(n, d)`` cells; ``(1000, 20)`` is real digits. The goal cell is ``(10000, 128)``.
-CELLS: tuple[tuple[int, int], ...] = (
-    (1000, 20),
-    (10000, 20),
-    (10000, 128),
-    (60000, 128),
-    (10000, 512),
+CELLS: tuple[tuple[int, int], ...] = tuple(
+    (n, d) for n in (1000, 10000, 60000) for d in (20, 128, 512)
 )
+#: Cells of the accuracy-vs-eps table, and its eps grid.
+EPS_CELLS: tuple[tuple[int, int], ...] = ((1000, 20), (10000, 128), (60000, 128), (10000, 512))
+EPS_GRID: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, math.inf)
 GOAL = (10000, 128)
 
 
@@ -130,6 +129,18 @@ def costs(n: int, d: int, seed: int, quick: bool) -> dict[str, Any]:
     }
 
 
+def eps_curve(n: int, d: int, seed: int) -> list[float]:
+    """Test accuracy of a freshly fitted head at every eps of :data:`EPS_GRID` (budget fixed)."""
+    opts, (x, y, tx, ty) = cell_data(n, d, seed)
+    ids = np.arange(len(y), dtype=np.int64)
+    out = []
+    for eps in EPS_GRID:
+        m = model(opts, seed, eps=eps)
+        m.fit(x, y, ids)
+        out.append(accuracy(m, tx, ty))
+    return out
+
+
 def budgets(seed: int, quick: bool) -> list[tuple[str, float, float, float, int, int]]:
     """Removals before an automatic retrain at the goal cell, for eps 1, 0.5, 0.1.
 
@@ -194,6 +205,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         print("(1/10/100 points: one delete() request of that many points; loss: accuracy")
         print(" points lost by the eps=1 head against the non-private eps=inf head)")
+        print()
+        print("test accuracy vs eps (delta=1e-5, residual budget 0.25 fixed, so sigma grows as")
+        print("1/eps; points lost against eps=inf in brackets)")
+        print(f"{'n':>6} {'d':>4} | " + " ".join(f"{f'eps={e:g}':>16}" for e in EPS_GRID))
+        for n, d in EPS_CELLS:
+            accs = eps_curve(n, d, args.seed)
+            cells = " ".join(f"{a:>8.4f} ({100 * (accs[-1] - a):+5.2f})" for a in accs[:-1])
+            print(f"{n:>6} {d:>4} | {cells} {accs[-1]:>16.4f}", flush=True)
         print()
         print(
             "removals (one point per request) before the first automatic retrain, "

@@ -41,6 +41,7 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
     ("fuzz_wire.py", "Hostile input on the wire: fuzzing every RPC of a live mTLS peer", False),
     ("point_deletion.py", "Point deletion: SISA, certified removal, summation form", True),
     ("certified_sizes.py", "Certified removal at real sizes (n up to 60,000, d up to 512)", True),
+    ("deletion_sizes.py", "SISA and summation-form deletion at real sizes (n up to 60,000)", True),
     ("scale_runtimes.py", "Runtimes side by side and the largest runs (in-process, Ray)", True),
     (
         "overhead.py",
