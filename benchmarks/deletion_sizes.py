@@ -25,13 +25,13 @@ import gc
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from benchkit import gaussian_mixture
-from point_deletion import expected_fraction
+from point_deletion import Samples, expected_fraction
 from threadpoolctl import threadpool_limits
 
 from clients.datasets import load_digits
@@ -67,35 +67,9 @@ class Data:
         return np.arange(len(self.y), dtype=np.int64)
 
 
-@dataclass
-class Costs:
-    """Wall and CPU seconds and ``samples_processed`` of repeated operations."""
-
-    wall: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-    samples: list[int] = field(default_factory=list)
-
-    def add(self, wall: float, cpu: float, samples: int) -> None:
-        """Record one operation."""
-        self.wall.append(wall)
-        self.cpu.append(cpu)
-        self.samples.append(samples)
-
-    def mean(self) -> tuple[float, float, float]:
-        """Mean wall s, CPU s and samples (expectations are means)."""
-        return (
-            statistics.fmean(self.wall),
-            statistics.fmean(self.cpu),
-            statistics.fmean(self.samples),
-        )
-
-    def median(self) -> tuple[float, float, float]:
-        """Median wall s, CPU s and samples."""
-        return (
-            statistics.median(self.wall),
-            statistics.median(self.cpu),
-            statistics.median(self.samples),
-        )
+def medians(costs: Samples) -> tuple[float, float]:
+    """Median wall and CPU seconds of repeated calls."""
+    return statistics.median(costs.wall), statistics.median(costs.cpu)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -166,7 +140,7 @@ def sisa_size(n: int, seed: int, quick: bool) -> dict[str, Any]:
     base.fit(data.x, data.y, data.ids)
     mono.fit(data.x, data.y, data.ids)
     rng = np.random.default_rng(seed + 101)
-    costs = {"retrain": Costs(), 1: Costs(), SHARDS: Costs()}
+    costs = {"retrain": Samples(), 1: Samples(), SHARDS: Samples()}
     slice_of = base.slice_of(data.ids)
     for _ in range(TRIALS[n][1 if quick else 0]):
         model, one = copy.deepcopy(mono), int(rng.choice(data.ids))
@@ -207,9 +181,11 @@ def print_sisa(quick: bool, seed: int) -> None:
     accs = []
     for n in SIZES:
         r = sisa_size(n, seed, quick)
-        rw, rc, rs = r["costs"]["retrain"].mean()
+        base = r["costs"]["retrain"].mean()
+        rw, rc, rs = base.wall, base.cpu, base.samples
         for k in (1, SHARDS):
-            sw, sc, ss = r["costs"][k].mean()
+            cost = r["costs"][k].mean()
+            sw, sc, ss = cost.wall, cost.cpu, cost.samples
             exp = 1.0 / expected_fraction(SHARDS, SLICES, k)
             shown = [rw / sw, rc / sc, rs / ss]
             verdict = "PASS" if min(shown) / exp >= GOAL else "MISS"
@@ -245,7 +221,7 @@ def sq_cell(n: int, d: int, head: str, seed: int, quick: bool) -> dict[str, Any]
     model.fit(data.x, data.y, data.ids)
     acc = accuracy(model, data)
     order = np.random.default_rng(seed + 303).permutation(data.ids).tolist()
-    one, hundred = Costs(), Costs()
+    one, hundred = Samples(), Samples()
     pos = 0
     for _ in range(5 if quick else 20):
         out, wall, cpu = timed(lambda p=pos: model.delete([order[p]]))
@@ -256,7 +232,7 @@ def sq_cell(n: int, d: int, head: str, seed: int, quick: bool) -> dict[str, Any]
         hundred.add(wall, cpu, out.samples_processed)
         pos += 100
     keep = np.isin(data.ids, model.sample_ids)
-    refit = Costs()
+    refit = Samples()
     ref = fresh()
     for _ in range(1 if (quick or n * d >= 60000 * 128) else 3):
         ref = fresh()
@@ -288,9 +264,9 @@ def print_sq(quick: bool, seed: int) -> None:
         for n in SIZES:
             for d in FEATURE_DIMS:
                 r = sq_cell(n, d, head, seed, quick)
-                fw, fc, _ = r["refit"].median()
-                ow, oc, _ = r["one"].median()
-                hw, _, _ = r["hundred"].median()
+                fw, fc = medians(r["refit"])
+                ow, oc = medians(r["one"])
+                hw, _ = medians(r["hundred"])
                 print(
                     f"{head:5} {n:>6} {d:>4} | {fw * 1e3:>9.1f} {fc * 1e3:>9.1f} | "
                     f"{ow * 1e3:>8.3f} {oc * 1e3:>7.3f} {fw / ow:>6.0f}x {fc / oc:>6.0f}x | "
