@@ -17,11 +17,11 @@ import argparse
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from benchkit import gaussian_mixture
+from benchkit import gaussian_mixture, timed
 from threadpoolctl import threadpool_limits
 
 from clients.datasets import load_digits
@@ -38,13 +38,6 @@ CELLS: tuple[tuple[int, int], ...] = tuple(
 EPS_CELLS: tuple[tuple[int, int], ...] = ((1000, 20), (10000, 128), (60000, 128), (10000, 512))
 EPS_GRID: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, math.inf)
 GOAL = (10000, 128)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """``(result, wall s, CPU s)`` of one call."""
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w0, time.process_time() - c0
 
 
 def cell_data(n: int, d: int, seed: int) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:

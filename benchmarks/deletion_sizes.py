@@ -24,13 +24,12 @@ import copy
 import gc
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from benchkit import gaussian_mixture
+from benchkit import gaussian_mixture, timed
 from point_deletion import Samples, expected_fraction
 from threadpoolctl import threadpool_limits
 
@@ -70,14 +69,6 @@ class Data:
 def medians(costs: Samples) -> tuple[float, float]:
     """Median wall and CPU seconds of repeated calls."""
     return statistics.median(costs.wall), statistics.median(costs.cpu)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """``(result, wall s, CPU s)`` of one call, after a garbage collection."""
-    gc.collect()
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w0, time.process_time() - c0
 
 
 def sisa_data(n: int, seed: int) -> Data:
@@ -143,15 +134,19 @@ def sisa_size(n: int, seed: int, quick: bool) -> dict[str, Any]:
     costs = {"retrain": Samples(), 1: Samples(), SHARDS: Samples()}
     slice_of = base.slice_of(data.ids)
     for _ in range(TRIALS[n][1 if quick else 0]):
+        # Garbage is collected before each copy; benchkit.timed pauses the collector.
+        gc.collect()
         model, one = copy.deepcopy(mono), int(rng.choice(data.ids))
         out, wall, cpu = timed(lambda m=model, g=one: m.delete([g]))
         costs["retrain"].add(wall, cpu, out.samples_processed)
         # One point from every slice: the uniform point's expected cost, stratified.
         for u in range(SLICES):
+            gc.collect()
             model = copy.deepcopy(base)
             gone = int(rng.choice(data.ids[slice_of == u]))
             out, wall, cpu = timed(lambda m=model, g=gone: m.delete([g]))
             costs[1].add(wall, cpu, out.samples_processed)
+        gc.collect()
         model = copy.deepcopy(base)
         batch = rng.choice(data.ids, size=SHARDS, replace=False).tolist()
         out, wall, cpu = timed(lambda m=model, r=batch: m.delete(r))

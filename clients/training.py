@@ -17,11 +17,13 @@ from torch import nn
 __all__ = [
     "DistillConfig",
     "TrainConfig",
+    "adam_for",
     "as_float_tensor",
     "batch_schedule",
     "distil",
     "distil_schedule",
     "logits_of",
+    "reset_adam",
     "train_supervised",
 ]
 
@@ -160,6 +162,7 @@ def train_supervised(
     config: TrainConfig,
     *,
     generator: torch.Generator,
+    optimiser: torch.optim.Adam | None = None,
 ) -> float:
     """Train ``model`` in place with cross-entropy on ``(x, y)``; return the last epoch's mean loss.
 
@@ -167,13 +170,18 @@ def train_supervised(
     weights, the data and ``generator`` (which fixes the batch order, see
     :func:`batch_schedule`). With ``config.steps`` set, exactly that many optimiser steps
     are taken (see :class:`TrainConfig`) and the mean loss over those steps' samples is
-    returned.
+    returned. A caller that trains the same module many times may pass its own
+    ``optimiser`` (from :func:`adam_for`): it is first reset to a fresh Adam's state (zero
+    moments, step 0), so the result is bit-identical, without rebuilding its state.
     """
     xt, yt = _as_tensor(x).float(), _as_tensor(y).long()
     n = xt.shape[0]
     if n == 0:
         return float("nan")
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if optimiser is None:
+        optimiser = adam_for(model, config)
+    else:
+        reset_adam(optimiser, config)
     model.train()
     per_pass = -(-n // config.batch_size)
     total, seen = 0.0, 0
@@ -188,6 +196,46 @@ def train_supervised(
         seen += len(idx)
     model.eval()
     return total / seen
+
+
+def adam_for(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """A fresh Adam over ``model``'s parameters with ``config``'s rate and weight decay."""
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+@torch.no_grad()
+def reset_adam(optimiser: torch.optim.Adam, config: TrainConfig) -> None:
+    """Put ``optimiser`` back into a freshly built Adam's state, in place.
+
+    Adam creates its state lazily as zeros (step 0, zero first and second moments), so
+    zeroing the existing tensors gives the next step exactly a fresh optimiser's inputs.
+
+    Raises
+    ------
+    ValueError
+        If the optimiser's rate, weight decay or options differ from a fresh one's.
+
+    Examples
+    --------
+    >>> net = torch.nn.Linear(2, 1)
+    >>> opt = adam_for(net, TrainConfig(lr=0.1))
+    >>> net(torch.ones(1, 2)).sum().backward(); opt.step()
+    >>> reset_adam(opt, TrainConfig(lr=0.1))
+    >>> float(opt.state[net.weight]["step"]), float(opt.state[net.weight]["exp_avg"].abs().sum())
+    (0.0, 0.0)
+    """
+    for group in optimiser.param_groups:
+        if group["lr"] != config.lr or group["weight_decay"] != config.weight_decay:
+            raise ValueError(
+                f"optimiser has lr={group['lr']!r}, weight_decay={group['weight_decay']!r}; "
+                f"training asks for lr={config.lr!r}, weight_decay={config.weight_decay!r}"
+            )
+        if group["amsgrad"] or group["maximize"] or group["capturable"]:
+            raise ValueError("reset_adam supports plain Adam only (no amsgrad/maximize/capturable)")
+    for state in optimiser.state.values():
+        for value in state.values():
+            if isinstance(value, torch.Tensor):
+                value.zero_()
 
 
 @torch.no_grad()

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clients.models import build_model
-from clients.training import TrainConfig, logits_of, train_supervised
+from clients.training import TrainConfig, adam_for, logits_of, train_supervised
 from clients.unlearning.base import (
     PURPOSE_BATCHES,
     PURPOSE_INIT,
@@ -105,6 +105,19 @@ class CheckpointInfo:
     parent: str | None
 
 
+@dataclass
+class _Stored:
+    """One stored checkpoint: the sorted ids it consumed, its state, its key once asked.
+
+    The content address is a pure function of (configuration, shard, step, ids), so it is
+    computed the first time it is read (an audit, a listing), not on the delete path.
+    """
+
+    ids: np.ndarray
+    state: dict[str, torch.Tensor]
+    key: str | None = None
+
+
 class SisaModel:
     """An ensemble of shard models trained slice by slice with content-addressed checkpoints.
 
@@ -167,13 +180,20 @@ class SisaModel:
         self._initial: list[dict[str, torch.Tensor]] = [
             {k: v.detach().clone() for k, v in m.state_dict().items()} for m in self._models
         ]
+        # Batch-order seeds of every (shard, step), derived once (a SeedSequence per
+        # retrained step costs more than the bookkeeping of a small delete).
+        self._batch_seeds: list[list[int]] = [
+            [derive_seed(self.seed, PURPOSE_BATCHES, k, u) for u in range(self.slices)]
+            for k in range(self.shards)
+        ]
         self._x = np.zeros((0, *self.input_shape), dtype=np.float32)
         self._y = np.zeros(0, dtype=np.int64)
         self._shard = np.zeros(0, dtype=np.int64)
         self._slice = np.zeros(0, dtype=np.int64)
         self._book = SampleBook(np.zeros(0, dtype=np.int64))
-        self._store: dict[str, tuple[CheckpointInfo, dict[str, torch.Tensor]]] = {}
-        self._chain: list[list[str]] = [[] for _ in range(self.shards)]
+        # One Adam per shard module, reset to a fresh Adam's state before every step.
+        self._optimisers = [adam_for(m, self.config) for m in self._models]
+        self._chain: list[list[_Stored]] = [[] for _ in range(self.shards)]
         self._fitted = False
 
     # ------------------------------------------------------------------ protocol
@@ -183,7 +203,6 @@ class SisaModel:
         self._book = SampleBook(ids_sorted)
         self._shard = assign_buckets(ids_sorted, seed=self.seed, salt="shard", buckets=self.shards)
         self._slice = assign_buckets(ids_sorted, seed=self.seed, salt="slice", buckets=self.slices)
-        self._store = {}
         self._chain = [[] for _ in range(self.shards)]
         for k in range(self.shards):
             self._train_shard(k, 0)
@@ -245,8 +264,6 @@ class SisaModel:
         self._shard, self._slice = self._shard[keep], self._slice[keep]
         processed = 0
         for shard in sorted(from_slice):
-            for key in self._chain[shard][from_slice[shard] :]:
-                del self._store[key]
             del self._chain[shard][from_slice[shard] :]
             processed += self._train_shard(shard, from_slice[shard])
         return DeletionOutcome(
@@ -288,11 +305,21 @@ class SisaModel:
 
     def checkpoint_keys(self) -> tuple[tuple[str, ...], ...]:
         """For every shard, its checkpoint keys by step (the reachable lineage)."""
-        return tuple(tuple(chain) for chain in self._chain)
+        return tuple(
+            tuple(self._key_of(shard, step) for step in range(len(chain)))
+            for shard, chain in enumerate(self._chain)
+        )
 
     def checkpoints(self) -> dict[str, CheckpointInfo]:
         """Every stored checkpoint's lineage record, by key."""
-        return {key: info for key, (info, _) in self._store.items()}
+        out: dict[str, CheckpointInfo] = {}
+        for shard, chain in enumerate(self._chain):
+            parent: str | None = None
+            for step, stored in enumerate(chain):
+                key = self._key_of(shard, step)
+                out[key] = CheckpointInfo(key, shard, step, tuple(stored.ids.tolist()), parent)
+                parent = key
+        return out
 
     def checkpoint_state(self, key: str) -> dict[str, torch.Tensor]:
         """A copy of the state dict stored under ``key``.
@@ -302,14 +329,19 @@ class SisaModel:
         UnlearningError
             If no checkpoint has this key (e.g. it was dropped by a deletion).
         """
-        if key not in self._store:
-            raise UnlearningError(f"no checkpoint with key {key!r}; list keys with checkpoints()")
-        return {k: v.clone() for k, v in self._store[key][1].items()}
+        for shard, chain in enumerate(self._chain):
+            for step, stored in enumerate(chain):
+                if self._key_of(shard, step) == key:
+                    return {k: v.clone() for k, v in stored.state.items()}
+        raise UnlearningError(f"no checkpoint with key {key!r}; list keys with checkpoints()")
 
     def storage_bytes(self) -> int:
         """Bytes held for deletion: checkpoint tensors plus the raw training data."""
         tensors = sum(
-            t.numel() * t.element_size() for _, s in self._store.values() for t in s.values()
+            t.numel() * t.element_size()
+            for chain in self._chain
+            for stored in chain
+            for t in stored.state.values()
         )
         return int(tensors + self._x.nbytes + self._y.nbytes)
 
@@ -335,6 +367,13 @@ class SisaModel:
         digest.update(np.ascontiguousarray(ids, dtype="<i8").tobytes())
         return digest.hexdigest()
 
+    def _key_of(self, shard: int, step: int) -> str:
+        """Content address of ``shard``'s stored checkpoint after ``step`` (cached)."""
+        stored = self._chain[shard][step]
+        if stored.key is None:
+            stored.key = self._key(shard, step, stored.ids)
+        return stored.key
+
     def _train_shard(self, shard: int, from_step: int) -> int:
         """Run steps ``from_step..R-1`` of ``shard``; return samples x epochs processed.
 
@@ -344,28 +383,42 @@ class SisaModel:
         is bit-identical to a fresh fit's.
         """
         model = self._models[shard]
-        parent: str | None = None
         if from_step > 0:
-            parent = self._chain[shard][from_step - 1]
-            model.load_state_dict(self._store[parent][1])
+            _load_state(model, self._chain[shard][from_step - 1].state)
         else:
-            model.load_state_dict(self._initial[shard])
+            _load_state(model, self._initial[shard])
+        # Rows ascend, so the ids they select ascend too (the book keeps ids sorted): the
+        # checkpoint needs no sort, and a stable sort by slice gives (slice, id) order.
         in_shard = np.flatnonzero(self._shard == shard)
         processed = 0
         for step in range(from_step, self.slices):
             rows = in_shard[self._slice[in_shard] <= step]
-            rows = rows[np.lexsort((self._book.ids[rows], self._slice[rows]))]
-            gen = torch_generator(derive_seed(self.seed, PURPOSE_BATCHES, shard, step))
-            x = torch.from_numpy(self._x[rows])
-            y = torch.from_numpy(self._y[rows])
-            train_supervised(model, x, y, self.config, generator=gen)
+            order = rows[np.argsort(self._slice[rows], kind="stable")]
+            gen = torch_generator(self._batch_seeds[shard][step])
+            x = torch.from_numpy(self._x[order])
+            y = torch.from_numpy(self._y[order])
+            train_supervised(
+                model, x, y, self.config, generator=gen, optimiser=self._optimisers[shard]
+            )
             processed += self.config.epochs * len(rows)
-            ids = np.sort(self._book.ids[rows])
-            key = self._key(shard, step, ids)
-            info = CheckpointInfo(key, shard, step, tuple(ids.tolist()), parent)
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            self._store[key] = (info, state)
-            self._chain[shard].append(key)
-            parent = key
+            self._chain[shard].append(_Stored(self._book.ids[rows], state))
         model.eval()
         return processed
+
+
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy a state of ``model``'s own architecture into its tensors, in place.
+
+    The same values ``load_state_dict`` writes (``copy_`` into every parameter and
+    buffer, in ``state_dict`` order) without its per-call key matching and hooks, which
+    cost a noticeable part of a one-point delete. The states stored here all come from
+    ``state_dict()`` of a module of this architecture, so names and order agree.
+    """
+    targets = model.state_dict()
+    if targets.keys() != state.keys():  # not this architecture's state: let torch explain
+        model.load_state_dict(state)
+        return
+    with torch.no_grad():
+        for target, source in zip(targets.values(), state.values(), strict=True):
+            target.copy_(source)
