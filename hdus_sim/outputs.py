@@ -74,6 +74,26 @@ def prepare_dir(out: str | Path, *, overwrite: bool = True) -> Path:
     return path
 
 
+def _with_copied_files(scenario: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Copy a ``kind: file`` topology into ``run_dir/inputs/`` and point the scenario at it.
+
+    The run folder then keeps the graph it ran on, even if the original file changes or
+    goes; the path written is the copy's absolute path, which ``verify`` and ``report``
+    read from any working directory.
+    """
+    params = scenario.get("topology", {}).get("params") or {}
+    source = params.get("path")
+    if scenario.get("topology", {}).get("kind") != "file" or not isinstance(source, str):
+        return scenario
+    src = Path(source)
+    copy = (run_dir / "inputs" / src.name).resolve()
+    if src.is_file() and src.resolve() != copy:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(copy, src.read_bytes())
+    params["path"] = str(copy)
+    return scenario
+
+
 def write_run(sim: Any, out: str | Path) -> Path:
     """Write a finished (or partial) :class:`~hdus_sim.simulation.Simulation` to ``out``.
 
@@ -85,7 +105,8 @@ def write_run(sim: Any, out: str | Path) -> Path:
 
     path = prepare_dir(out)
     atomic_write(
-        path / "scenario.yaml", yaml.safe_dump(scenario_to_dict(sim.scenario), sort_keys=False)
+        path / "scenario.yaml",
+        yaml.safe_dump(_with_copied_files(scenario_to_dict(sim.scenario), path), sort_keys=False),
     )
     write_jsonl(path / "metrics.jsonl", sim.metrics)
     write_jsonl(path / "rounds.jsonl", sim.rounds)

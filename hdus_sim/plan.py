@@ -29,6 +29,8 @@ __all__ = ["PeerSpec", "PlannedEvent", "RunPlan", "plan_devices", "resolve_plan"
 
 #: a ``kill_actor`` runs before the other events of its round (its actor dies first)
 _FIRST = -(10**6)
+#: priority offset of events applied by hand: first of all in their round
+_BY_HAND = -(10**7)
 
 
 @dataclass(frozen=True)
@@ -165,11 +167,20 @@ def resolve_events(
     name the same points in every run of the scenario, including the oracles. A delete of
     a peer without data here keeps no ids (it is refused and logged when due).
     """
-    events: list[Event] = [*scenario.all_events, *_deletion_stream(scenario)]
+    # Hand-applied events come last, so recording one never renumbers the others (their
+    # priorities and request ids stay those of the run that applied it), and run first in
+    # their round, before even a kill_actor, as they did when applied.
+    events: list[Event] = [
+        *scenario.scheduled_events,
+        *_deletion_stream(scenario),
+        *scenario.applied,
+    ]
+    by_hand = len(events) - len(scenario.applied)
     taken: dict[int, set[int]] = {}
     planned: list[PlannedEvent] = []
     for i, ev in enumerate(events):
         first = _FIRST if ev.kind == "kill_actor" else 0
+        first = _BY_HAND if i >= by_hand else first
         if ev.kind != "delete":
             planned.append(PlannedEvent(ev, first + i))
             continue

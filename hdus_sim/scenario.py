@@ -99,6 +99,9 @@ class Scenario(BaseModel):
     churn: ChurnSpec | None = None
     backdoor: BackdoorSpec | None = None
     events: list[Event] = Field(default_factory=list)
+    #: events applied by hand (``Simulation.apply``), in the order applied; the run writes
+    #: them here so a replay (``verify``) applies them too, first in their round
+    applied: list[Event] = Field(default_factory=list)
     debug: DebugSpec = DebugSpec()
     #: the size budget checked before anything is built (see :class:`LimitsSpec`)
     limits: LimitsSpec = LimitsSpec()
@@ -164,6 +167,16 @@ class Scenario(BaseModel):
 
     @functools.cached_property
     def all_events(self) -> list[Event]:
+        """Every event in time order; within a round, hand-applied events come first.
+
+        Then, as :attr:`scheduled_events` orders them, scripted and churn events.
+        """
+        keyed = [((e.at, 0, j), e) for j, e in enumerate(self.applied)]
+        keyed += [((e.at, 1, i), e) for i, e in enumerate(self.scheduled_events)]
+        return [e for _, e in sorted(keyed, key=lambda p: p[0])]
+
+    @functools.cached_property
+    def scheduled_events(self) -> list[Event]:
         """Scripted events (in file order) then churn events (joins first) within each round."""
         keyed: list[tuple[tuple[int, int, int, int], Event]] = [
             ((e.at, 0, 0, i), e) for i, e in enumerate(self.events)
@@ -250,6 +263,20 @@ def _inline_trace(raw: dict[str, Any], base: Path, label: str) -> None:
     }
 
 
+def _absolute_topology_path(raw: dict[str, Any], base: Path) -> None:
+    """Make a relative ``topology.params.path`` absolute, against the scenario's folder.
+
+    So a run started from any directory reads the file the scenario names, and its
+    ``scenario.yaml`` (which ``verify`` and ``report`` read from anywhere) still does.
+    """
+    topology = raw.get("topology")
+    params = topology.get("params") if isinstance(topology, dict) else None
+    if not (isinstance(params, dict) and isinstance(params.get("path"), str) and params["path"]):
+        return
+    path = Path(params["path"]).expanduser()
+    params["path"] = str(path if path.is_absolute() else (base / path).resolve())
+
+
 def load_scenario(source: str | Path | Mapping[str, Any], *, label: str = "(dict)") -> Scenario:
     """Load and validate a scenario from a YAML file path or a dict (named ``label`` in errors).
 
@@ -291,6 +318,7 @@ def load_scenario(source: str | Path | Mapping[str, Any], *, label: str = "(dict
             "see scenarios/quickstart.yaml"
         )
     _inline_trace(raw, base, label)
+    _absolute_topology_path(raw, base)
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,11 +28,18 @@ from hdus_sim.errors import ActorLostError, RunError
 from hdus_sim.handlers import HANDLERS, actor_restarted, guard_partitions
 from hdus_sim.journal import Journal, is_finished, load_checkpoint
 from hdus_sim.metrics import RemovalTracker, forgetting_summary, mean_of
-from hdus_sim.plan import PlannedEvent, RunPlan, resolve_plan
+from hdus_sim.plan import PlannedEvent, RunPlan, resolve_events, resolve_plan
 from hdus_sim.rounds import ACCURACY_KEYS, play_round
 from hdus_sim.runtime.base import Runtime
 from hdus_sim.runtime.registry import RuntimeHooks, make_runtime
-from hdus_sim.scenario import Event, EventBase, Scenario, load_scenario, make_event
+from hdus_sim.scenario import (
+    Event,
+    EventBase,
+    Scenario,
+    load_scenario,
+    make_event,
+    scenario_to_dict,
+)
 from hdus_sim.world import World
 from topologies.dynamics import connectivity_report
 
@@ -192,10 +200,39 @@ class Simulation:
         actor_restarted(self, self.engine.now, "actor_lost", actor, {**outcome, "recovered": True})
 
     def apply(self, event: Event | Mapping[str, Any]) -> None:
-        """Apply an event by hand now, before the next round runs (notebook use)."""
-        ev = event if isinstance(event, EventBase) else make_event(**dict(event))
+        """Apply an event by hand before the next round runs (notebook use), and record it.
+
+        ``at`` defaults to the next round (``engine.now``), where the event takes effect at
+        once; a later ``at`` schedules it. Either way it joins the scenario's ``applied``
+        list (so ``write`` saves it in ``scenario.yaml`` and ``verify`` replays it) and
+        runs first in its round, as it does here. The scenario is re-validated with it
+        first; an event that does not fit (an unknown peer, a round past the end) is
+        refused with :class:`~hdus_sim.errors.ScenarioError` and nothing changes.
+        """
         self.build()
-        self.apply_event(ev, self.engine.now)
+        now = self.engine.now
+        fields = dict(event.model_dump()) if isinstance(event, EventBase) else dict(event)
+        fields.setdefault("at", now)
+        ev = make_event(**fields)
+        if ev.at < now:
+            raise RunError(
+                f"apply(): `at` {ev.at} has already run (the next round is {now}); "
+                f"leave `at` out or pass at={now} or later"
+            )
+        data = scenario_to_dict(self.scenario)
+        data["applied"] = [*data.get("applied", []), ev.model_dump(mode="json")]
+        scenario = load_scenario(data, label=f"{self.scenario.name} with apply({fields})")
+        events = resolve_events(scenario, self.world.train_ids())
+        if events[:-1] != self.plan.events:  # appended last: nothing else may move
+            raise RunError("apply(): recording the event would change the run's other events")
+        planned = events[-1]
+        self.scenario = scenario
+        self.plan = dataclasses.replace(self.plan, events=events)
+        self.deletion_requests = self.plan.requests
+        if planned.at == now:
+            self.apply_event(planned, now)
+        else:
+            self.engine.schedule(planned.at, planned, priority=planned.priority)
 
     # ------------------------------------------------------------------ rounds
     def run_round(self, now: int, *, train: bool) -> None:

@@ -35,10 +35,25 @@ USER_ERRORS = (HdusError, ClientsError, TopologyError)
 _DEBUG = {"on": False}
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: print the installed version and exit."""
+    if value:
+        from hdus_sim import __version__
+
+        typer.echo(f"hdus-sim {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an error (for bug reports).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Simulate, deploy and test decentralized machine unlearning (HDUS) at the IoT edge."""

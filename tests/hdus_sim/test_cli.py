@@ -83,6 +83,23 @@ def test_models_lists_parameter_counts() -> None:
     assert res.returncode == 0 and "2,410" in res.stdout and "seed_mlp" in res.stdout
 
 
+def test_version_matches_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    res = cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"hdus-sim {version('hdus-sim')}"
+
+
+def test_license_file_matches_pyproject() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["license"]
+    assert declared == {"text": "Apache-2.0"}
+    text = (root / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+
+
 # ring_churn also runs in the slow library test below; the default run keeps quickstart
 @pytest.mark.parametrize("name", ["quickstart", pytest.param("ring_churn", marks=pytest.mark.slow)])
 def test_bundled_scenario_runs_and_verifies(name: str, tmp_path: Path) -> None:
