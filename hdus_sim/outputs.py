@@ -126,8 +126,29 @@ def write_run(sim: Any, out: str | Path) -> Path:
         plot_accuracy(sim.rounds, sim.events, fh, title=sim.scenario.name)
     audit = sim.runtime.audit_trail()  # every runtime records one
     if audit is not None:
-        audit.write(path)
+        audit.write(path, signer=run_head_signer(sim.scenario, audit.chains))
     return path
+
+
+def run_keyring(scenario: Any, peer_ids: Any) -> Any:
+    """The key ring a signing run (``runtime.signs``) gives its peers, or ``None``.
+
+    Simulated devices' keys come from the scenario's seed (as every runtime makes them),
+    so ``audit`` can rebuild their public keys from ``scenario.yaml``: in a simulation the
+    signatures show the chains are the ones the run wrote; a deployment's devices keep
+    their own keys (``hdus-sim certs``), and ``audit --keys`` checks against those.
+    """
+    if not scenario.runtime.signs:
+        return None
+    from hdus_sim.wire.security import KeyRing
+
+    return KeyRing.for_simulation(sorted(peer_ids), scenario.seed)
+
+
+def run_head_signer(scenario: Any, chains: Any) -> Any:
+    """``ring.sign`` of :func:`run_keyring` for the peers with chains, or ``None``."""
+    ring = run_keyring(scenario, chains)
+    return None if ring is None else ring.sign
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:

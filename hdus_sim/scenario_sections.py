@@ -294,6 +294,14 @@ class RuntimeSpec(BaseModel):
         """Whether peers live in host processes of their own (``ray``, ``process``)."""
         return self.kind in ("ray", "process")
 
+    @property
+    def signs(self) -> bool:
+        """Whether peers hold real Ed25519 keys (``wire.sign``, any runtime but ``inprocess``).
+
+        Then owner-signed records are checked by every holder and audit heads are signed.
+        """
+        return self.kind != "inprocess" and self.wire.sign
+
     def packing(self, n_peers: int) -> int:
         """Peers per actor: as configured, or automatic (about 2 actors per core, >= 1)."""
         if self.peers_per_actor is not None:

@@ -390,8 +390,7 @@ class Simulation:
 
     def _signatures(self) -> str:
         """How owner-signed records were checked in this run (for the summary)."""
-        rt = self.scenario.runtime
-        if rt.kind != "inprocess" and rt.wire.sign:
+        if self.scenario.runtime.signs:
             return (
                 "Ed25519: seeds, lease renewals, revocation floors and graceful leaves are "
                 "owner-signed and checked by every holder"

@@ -305,7 +305,11 @@ def start_device(
         transport=transport,
         credentials=None if keyring is None else keyring.credentials,
     )
-    audit = DeviceAudit(peer_id=config.peer_id, run_dir=_audit_root(config, base))
+    audit = DeviceAudit(
+        peer_id=config.peer_id,
+        run_dir=_audit_root(config, base),
+        signer=None if keyring is None else keyring.sign,
+    )
     runtime.record_audit(audit)  # sends are recorded by the sender, receipts by the receiver
     transport.handler = runtime
     transport.online = runtime.online

@@ -9,7 +9,8 @@ arrived; the receiver writes its own ``receive``).
 Layout, under ``DIR/audit/`` (``hdus-sim audit DIR`` checks it)::
 
     peer<P>.jsonl          this peer's chain, one record a line (as a run writes it)
-    heads/peer-<P>.json    {"length": ..., "head": ...}: this peer's heads entry
+    heads/peer-<P>.json    {"length": ..., "head": ..., "signed": ...}: this peer's heads
+                           entry, signed with the device's key when it signs
 
 Several peers may share ``DIR``: each writes only its two files. Both are replaced
 atomically (written to a temporary file, fsynced, renamed), the chain first, so a reader
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hdus_sim.audit import GENESIS, AuditTrail
+from hdus_sim.audit import AuditTrail, HeadSigner, chain_head
 from hdus_sim.rundir import atomic_open, atomic_write
 
 __all__ = ["DeviceAudit"]
@@ -41,6 +42,8 @@ class DeviceAudit(AuditTrail):
     run_dir: Path = field(default_factory=Path.cwd)
     #: records already on disk (the chain is rewritten only when it grew)
     flushed: int = -1
+    #: signs the heads entry with the device's own key (``None``: signatures off)
+    signer: HeadSigner | None = None
 
     def record(self, peer: int, now: int, kind: str, **data: Any) -> None:
         """Append one record to this device's chain; records about other chains are not kept."""
@@ -65,7 +68,7 @@ class DeviceAudit(AuditTrail):
         with atomic_open(folder / f"peer{self.peer_id}.jsonl", text=True) as fh:
             for rec in records:
                 fh.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
-        head = {"length": len(records), "head": records[-1]["hash"] if records else GENESIS}
+        head = chain_head(records, self.peer_id, self.signer)
         atomic_write(folder / "heads" / f"peer-{self.peer_id}.json", json.dumps(head))
         self.flushed = len(records)
         return True

@@ -166,16 +166,30 @@ def audit(
     peer: Annotated[
         int | None, typer.Option(help="Who ever held anything derived from this peer?")
     ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder with the devices' public keys (keyring.json, as `hdus-sim certs` "
+            "writes) to check signed heads; a simulated run's are rebuilt from its scenario."
+        ),
+    ] = None,
 ) -> None:
     """Check every peer's hash-chained audit log; exit 1 naming any altered or missing record.
 
-    Lists every deletion receipt and departure with the verdict `hdus-sim verify` gave it
-    (kept in the owner's chain, so an edited verdict breaks the chain).
+    Signed heads (runs and devices with ``sign``) are checked against the devices' public
+    keys, so recomputing the hashes after editing a record does not pass. Lists every
+    deletion receipt and departure with the verdict `hdus-sim verify` gave it (kept in the
+    owner's chain, so an edited verdict breaks the chain).
     """
     from hdus_sim.verification.audit import check_audit, holders_ever
     from hdus_sim.verification.receipts import receipts
 
-    problems = check_audit(run_dir)
+    ring = None
+    if keys is not None:
+        from hdus_sim.wire.security import KeyRing
+
+        ring = KeyRing.load(keys)
+    problems = check_audit(run_dir, ring)
     for problem in problems:
         err_console.print(f"[red]TAMPERED[/] {problem}")
     rows, issues = receipts(run_dir)

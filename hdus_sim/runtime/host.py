@@ -22,7 +22,6 @@ from clients.peer import Peer
 from hdus_sim.audit import AuditTrail
 from hdus_sim.errors import RunError
 from hdus_sim.plan import RunPlan
-from hdus_sim.rng import derive_seed
 from hdus_sim.runtime.inprocess import InProcessRuntime
 from hdus_sim.world import World, placement_of
 
@@ -109,9 +108,7 @@ class Host:
         )
         self.world = World.build(sc)
         w = sc.runtime.wire
-        keyring = (
-            KeyRing.generate(plan.peer_ids, seed=derive_seed(sc.seed, "keys")) if w.sign else None
-        )
+        keyring = KeyRing.for_simulation(plan.peer_ids, sc.seed) if w.sign else None
         self.transport = GrpcTransport(
             WireConfig.from_spec(w, hosts=n_hosts),
             pki=pki,

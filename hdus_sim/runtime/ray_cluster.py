@@ -8,6 +8,7 @@ retry for minutes). What was done is kept in :data:`RAY_CLUSTER` for the run's s
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from hdus_sim.errors import RunError
 
-__all__ = ["RAY_CLUSTER", "ensure_ray"]
+__all__ = ["RAY_CLUSTER", "cpu_requests", "ensure_ray", "node_cpus"]
 
 
 #: How this process got its Ray instance (set by :func:`ensure_ray`; in the run's summary).
@@ -104,3 +105,60 @@ def ensure_ray(address: str | None, num_cpus: int | None = None) -> Any:
     RAY_CLUSTER.clear()
     RAY_CLUSTER.update(mode="private", address=ray.get_runtime_context().gcs_address, note=note)
     return ray
+
+
+def node_cpus(ray: Any) -> list[float]:
+    """CPUs of every live node of the cluster ``ray`` is connected to."""
+    return [
+        float(node.get("Resources", {}).get("CPU", 0.0))
+        for node in ray.nodes()
+        if node.get("Alive") and node.get("Resources", {}).get("CPU", 0.0) > 0
+    ] or [1.0]
+
+
+def _ray_quantity(cpus: float) -> float:
+    """A CPU request Ray accepts, rounded down: 4 decimals below 1, whole numbers above."""
+    return float(math.floor(cpus)) if cpus >= 1.0 else max(0.0001, math.floor(cpus * 1e4) / 1e4)
+
+
+def _packs(requests: list[float], nodes: list[float]) -> bool:
+    """Whether first-fit-decreasing places every request on a node without overfilling it."""
+    free = sorted(nodes, reverse=True)
+    for want in sorted(requests, reverse=True):
+        for i, room in enumerate(free):
+            if want <= room + 1e-9:
+                free[i] = room - want
+                break
+        else:
+            return False
+    return True
+
+
+def cpu_requests(wanted: list[float], nodes: list[float], *, headroom: float = 0.9) -> list[float]:
+    """Per-actor CPU requests scaled down together until every actor fits on some node.
+
+    Scaling to the cluster's *total* is not enough: 3 actors of 0.65 CPU fit 2 CPUs in
+    sum, but never two 1-CPU nodes (the third stays pending, and the run waits forever).
+    The largest common scale (at most 1) for which first-fit-decreasing packs the requests
+    into ``headroom`` of every node's CPUs is found by bisection; requests keep their
+    proportions (a gateway's actor still asks for more than a sensor's).
+
+    Examples
+    --------
+    >>> cpu_requests([0.65, 0.65, 0.65], [1.0, 1.0])
+    [0.45, 0.45, 0.45]
+    >>> cpu_requests([0.2, 0.1], [8.0])
+    [0.2, 0.1]
+    """
+    nodes = [headroom * n for n in nodes]
+
+    def scaled(s: float) -> list[float]:
+        return [_ray_quantity(w * s) for w in wanted]
+
+    if _packs(scaled(1.0), nodes):
+        return scaled(1.0)
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        mid = (low + high) / 2
+        low, high = (mid, high) if _packs(scaled(mid), nodes) else (low, mid)
+    return scaled(low)

@@ -30,7 +30,7 @@ from hdus_sim.plan import RunPlan
 from hdus_sim.runtime.base import DropListener
 from hdus_sim.runtime.host import Host, host_name
 from hdus_sim.runtime.hosted import HostedRuntime, hosted_peers
-from hdus_sim.runtime.ray_cluster import RAY_CLUSTER, ensure_ray
+from hdus_sim.runtime.ray_cluster import RAY_CLUSTER, cpu_requests, ensure_ray, node_cpus
 from hdus_sim.runtime.ray_recovery import ActorCalls, LossListener, NotStarted
 
 __all__ = ["RAY_CLUSTER", "HostActor", "RayRuntime", "ensure_ray"]
@@ -108,13 +108,14 @@ class RayRuntime(ActorCalls, HostedRuntime):
             sum(profile(plan.devices.get(p, "sensor")).cpu for p in hosted[i]) or 0.01
             for i in range(self.n_hosts)
         ]
-        cluster = float(self.ray.cluster_resources().get("CPU", 1.0))
-        self.cpu_scale = min(1.0, 0.9 * cluster / sum(wanted))
+        # (per node: every actor must fit on one node, not merely in the cluster's total)
+        requests = cpu_requests(wanted, node_cpus(self.ray))
+        self.cpu_scale = min(1.0, sum(requests) / sum(wanted))
         strategy = "SPREAD" if rt.placement == "spread" else "DEFAULT"
         actor_cls = self.ray.remote(HostActor)
         self.actors = [
             actor_cls.options(
-                num_cpus=round(wanted[i] * self.cpu_scale, 4),
+                num_cpus=requests[i],
                 max_restarts=rt.max_restarts,
                 scheduling_strategy=strategy,
             ).remote(plan, i, self.n_hosts, self.ppa, self.pki, self.checkpoint_dir)

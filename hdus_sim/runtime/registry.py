@@ -20,7 +20,6 @@ from typing import cast
 
 from clients.peer import Message
 from hdus_sim.plan import RunPlan
-from hdus_sim.rng import derive_seed
 from hdus_sim.runtime.base import DropListener, Runtime
 from hdus_sim.runtime.inprocess import InProcessRuntime
 from hdus_sim.runtime.ray_recovery import LossListener
@@ -62,7 +61,7 @@ def _transport(plan: RunPlan, runtime: Callable[[], Runtime]) -> Transport:
         pki = make_test_pki(
             {f"host{h}": [p for p in ids if p % w.hosts == h] for h in range(w.hosts)}
         )
-    keyring = KeyRing.generate(ids, seed=derive_seed(s.seed, "keys")) if w.sign else None
+    keyring = KeyRing.for_simulation(ids, s.seed) if w.sign else None
     return GrpcTransport(
         WireConfig.from_spec(w),
         pki=pki,

@@ -2,23 +2,45 @@
 
 A run's ``audit/`` folder holds one hash-chained log per peer and ``heads.json`` (each
 chain's length and last hash), in the format of :mod:`hdus_sim.audit`. :func:`check_audit`
-names every record that was altered, removed, reordered or torn, and every chain that was
-truncated or extended; :func:`holders_ever` answers, from the chains, which peers ever
-accepted a seed of a given peer and whether they still hold one; :func:`append_records`
-adds records to a written log (``verify``'s verdicts) so that it still checks.
+names every record that was altered, removed, reordered or torn, every chain that was
+truncated or extended, and every signed head whose signature or prefix does not check out
+with the device's public key; :func:`holders_ever` answers, from the chains, which peers
+ever accepted a seed of a given peer and whether they still hold one;
+:func:`append_records` adds records to a written log (``verify``'s verdicts) so that it
+still checks.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hdus_sim.audit import GENESIS, Record, chain_head, chained, digest, write_chain, write_heads
+from hdus_sim.audit import (
+    GENESIS,
+    Record,
+    chain_head,
+    chained,
+    digest,
+    head_payload,
+    write_chain,
+    write_heads,
+)
 from hdus_sim.errors import VerificationError
 
-__all__ = ["AuditProblem", "append_records", "check_audit", "holders_ever", "load_chains"]
+if TYPE_CHECKING:
+    from hdus_sim.wire.security import KeyRing
+
+__all__ = [
+    "AuditProblem",
+    "append_records",
+    "check_audit",
+    "holders_ever",
+    "load_chains",
+    "run_public_keys",
+]
 
 
 @dataclass(frozen=True)
@@ -102,10 +124,15 @@ def _check_heads(
     return found
 
 
-def load_chains(run_dir: Path) -> tuple[dict[int, list[Record]], list[AuditProblem]]:
+def load_chains(
+    run_dir: Path, keys: KeyRing | None = None
+) -> tuple[dict[int, list[Record]], list[AuditProblem]]:
     """Every peer's chain (its intact records) and every problem found in the log.
 
-    Raises :class:`~hdus_sim.errors.VerificationError` when the run has no ``audit/``.
+    ``keys`` (the devices' public keys) check the signed heads; without them the
+    keys of a signing simulated run are rebuilt from its ``scenario.yaml``
+    (:func:`run_public_keys`). Raises :class:`~hdus_sim.errors.VerificationError` when the
+    run has no ``audit/``.
     """
     folder = run_dir / "audit"
     if not folder.is_dir():
@@ -117,12 +144,98 @@ def load_chains(run_dir: Path) -> tuple[dict[int, list[Record]], list[AuditProbl
         if problem is not None:
             problems.append(problem)
         chains[int(path.stem.removeprefix("peer"))] = chain
-    return chains, problems + _check_heads(folder, chains, problems)
+    problems += _check_heads(folder, chains, problems)
+    if keys is None:
+        keys = run_public_keys(run_dir, chains)
+    return chains, problems + _check_signatures(folder, chains, keys)
 
 
-def check_audit(run_dir: str | Path) -> list[AuditProblem]:
+def run_public_keys(run_dir: Path, peers: Mapping[int, Any]) -> KeyRing | None:
+    """Public keys of a simulated run that signs (``runtime.signs``), from its ``scenario.yaml``.
+
+    ``None`` when the folder holds no run scenario or the run does not sign (a standalone
+    device's folder: pass its keys with ``hdus-sim audit --keys``).
+    """
+    path = run_dir / "scenario.yaml"
+    if not path.is_file():
+        return None
+    from hdus_sim.scenario import load_scenario
+    from hdus_sim.wire.security import KeyRing
+
+    scenario = load_scenario(path)
+    if not scenario.runtime.signs:
+        return None
+    signing = KeyRing.for_simulation(sorted(peers), scenario.seed)
+    ring = KeyRing()
+    for peer in sorted(peers):  # the public half only: checking needs nothing else
+        ring.add_public(peer, signing.public_bytes(peer))
+    return ring
+
+
+def _check_signatures(
+    folder: Path, chains: dict[int, list[Record]], keys: KeyRing | None
+) -> list[AuditProblem]:
+    """Problems of the signed heads: a bad signature, a prefix that differs, a foreign tail.
+
+    With ``keys`` every head must be signed. What may follow the signed prefix is only what
+    ``verify`` appends (``verdict`` records); anything else was not written by the device.
+    """
+    heads = read_heads(folder) or {}
+    found = []
+    for peer_text, head in sorted(heads.items(), key=lambda kv: int(kv[0])):
+        peer, where = int(peer_text), f"audit/peer{peer_text}.jsonl"
+        signed = head.get("signed")
+        if signed is None:
+            if keys is not None:
+                found.append(AuditProblem(where, 0, "head is not signed, but the run signs"))
+            continue
+        if keys is None or peer not in keys.peer_ids:
+            found.append(
+                AuditProblem(
+                    where,
+                    0,
+                    f"signed head, but no public key of peer {peer} to check it: pass the "
+                    "devices' key ring with --keys DIR (the folder hdus-sim certs wrote)",
+                )
+            )
+            continue
+        length, last = int(signed["length"]), str(signed["head"])
+        try:
+            signature = bytes.fromhex(str(signed["signature"]))
+        except ValueError:
+            signature = b""
+        if not keys.verify(peer, head_payload(peer, length, last), signature):
+            found.append(
+                AuditProblem(where, 0, f"head signature does not verify with peer {peer}'s key")
+            )
+            continue
+        chain = chains.get(peer, [])
+        at = chain[length - 1]["hash"] if 0 < length <= len(chain) else GENESIS
+        if length > len(chain) or at != last:
+            found.append(
+                AuditProblem(
+                    where,
+                    min(length, len(chain) + 1),
+                    f"differs from what peer {peer} signed ({length} records ending {last[:12]})",
+                )
+            )
+            continue
+        foreign = [rec for rec in chain[length:] if rec.get("kind") != "verdict"]
+        if foreign:
+            found.append(
+                AuditProblem(
+                    where,
+                    int(foreign[0]["seq"]) + 1,
+                    f"a {foreign[0]['kind']!r} record after the head peer {peer} signed: only "
+                    "verify's verdicts may follow it",
+                )
+            )
+    return found
+
+
+def check_audit(run_dir: str | Path, keys: KeyRing | None = None) -> list[AuditProblem]:
     """Every broken place in a run's audit logs (empty: all chains intact)."""
-    return load_chains(Path(run_dir))[1]
+    return load_chains(Path(run_dir), keys)[1]
 
 
 def holders_ever(run_dir: str | Path, owner: int) -> dict[int, dict[str, Any]]:
@@ -187,7 +300,8 @@ def append_records(
     for peer in sorted(new):  # the whole chain, atomically: never half a record
         write_chain(folder / f"peer{peer}.jsonl", chains[peer])
     heads = json.loads((folder / "heads.json").read_text())
-    for peer in sorted(new):
-        heads[str(peer)] = chain_head(chains[peer])
+    for peer in sorted(new):  # a device's signed head stays as it signed it
+        signed = heads.get(str(peer), {}).get("signed")
+        heads[str(peer)] = chain_head(chains[peer]) | ({"signed": signed} if signed else {})
     write_heads(folder, heads)
     return out

@@ -154,7 +154,16 @@ class Fleet:
     def audit(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``hdus-sim audit`` on the folder every device writes its chain to (this one)."""
         return subprocess.run(
-            [sys.executable, "-m", "hdus_sim", "audit", str(self.tmp), *args],
+            [
+                sys.executable,
+                "-m",
+                "hdus_sim",
+                "audit",
+                str(self.tmp),
+                "--keys",  # the devices sign their heads: check them with their public keys
+                str(self.tmp / "certs" / "peer0"),
+                *args,
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -118,7 +118,18 @@ def _wait_nodes(address: str, n: int, env: dict[str, str], timeout: float = 90) 
 
 
 @pytest.mark.slow
-def test_two_node_local_cluster_spreads_peers_and_verifies(tiny: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "packing",
+    [
+        {"peers_per_actor": 2, "placement": "spread"},
+        # the README's recipe as written: the default packing, the default placement
+        {"peers_per_actor": None},
+    ],
+    ids=["2-per-actor-spread", "readme-defaults"],
+)
+def test_two_node_local_cluster_spreads_peers_and_verifies(
+    tiny: dict, tmp_path: Path, packing: dict
+) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     env["RAY_AUTH_MODE"] = "token"  # both nodes must agree, or the second is refused
     temp = tempfile.mkdtemp(prefix="hr", dir="/tmp")  # short: Ray's socket paths are long
@@ -146,7 +157,9 @@ def test_two_node_local_cluster_spreads_peers_and_verifies(tiny: dict, tmp_path:
             )
         )
         _wait_nodes(address, 2, env)
-        sc = ray_scenario(tiny, peers_per_actor=2, placement="spread", address=address)
+        sc = ray_scenario(tiny, address=address, **packing)
+        if sc["runtime"]["peers_per_actor"] is None:
+            del sc["runtime"]["peers_per_actor"]
         path = tmp_path / "cluster.yaml"
         path.write_text(yaml.safe_dump(sc))
         out = tmp_path / "run"
@@ -164,6 +177,7 @@ def test_two_node_local_cluster_spreads_peers_and_verifies(tiny: dict, tmp_path:
             _stop_node(proc)
     info = json.loads((out / "summary.json").read_text())["wire"]["ray"]
     nodes_with_peers = {a["node_id"] for a in info["actors"] if a["peers"]}
-    assert len(nodes_with_peers) == 2, info  # peers ran on both nodes
+    if packing.get("placement") == "spread":
+        assert len(nodes_with_peers) == 2, info  # peers ran on both nodes
     report = verify_run(out, oracle_runtime="inprocess")
     assert report.passed and all(e.verdict == "EXACT" for e in report.events)

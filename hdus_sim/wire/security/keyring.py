@@ -98,6 +98,18 @@ class KeyRing:
             private[pid] = Ed25519PrivateKey.from_private_bytes(raw)
         return cls(private_keys=private)
 
+    @classmethod
+    def for_simulation(cls, peer_ids: Iterable[int], scenario_seed: int) -> KeyRing:
+        """The keys every runtime of a simulated run gives its peers (``wire.sign``).
+
+        Derived from the scenario's seed, so the in-process, gRPC and Ray runtimes agree,
+        and ``hdus-sim audit`` can rebuild the public keys from a run's ``scenario.yaml``.
+        Public knowledge, like every seeded key (see :meth:`generate`).
+        """
+        from hdus_sim.rng import derive_seed
+
+        return cls.generate(peer_ids, seed=derive_seed(scenario_seed, "keys"))
+
     @property
     def peer_ids(self) -> frozenset[int]:
         """Peers whose signatures this ring can verify."""
