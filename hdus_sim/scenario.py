@@ -263,6 +263,29 @@ def _inline_trace(raw: dict[str, Any], base: Path, label: str) -> None:
     }
 
 
+def _graph_as_edges(source: Mapping[str, Any], label: str) -> Mapping[str, Any]:
+    """A ``networkx.Graph`` given as ``topology`` becomes an inline edge list (``kind: edges``).
+
+    So a scenario built in Python from the user's own graph is plain data again: written
+    to ``scenario.yaml``, replayed by ``verify``. ``peers.initial`` defaults to its nodes.
+    """
+    graph = source.get("topology")
+    if not isinstance(graph, nx.Graph):
+        return source
+    from topologies import TopologyError, networkx_topology
+
+    try:
+        topology = networkx_topology(graph)
+    except TopologyError as exc:
+        raise ScenarioError(f"{label}: `topology`: {exc}") from None
+    out = dict(source)
+    out["topology"] = topology
+    peers = out.get("peers")
+    if peers is None or isinstance(peers, Mapping):
+        out["peers"] = {"initial": graph.number_of_nodes(), **(peers or {})}
+    return out
+
+
 def _absolute_topology_path(raw: dict[str, Any], base: Path) -> None:
     """Make a relative ``topology.params.path`` absolute, against the scenario's folder.
 
@@ -302,6 +325,7 @@ def load_scenario(source: str | Path | Mapping[str, Any], *, label: str = "(dict
     hdus_sim.errors.ScenarioError: (dict): missing field `peers`: add it
     """
     if isinstance(source, Mapping):
+        source = _graph_as_edges(source, label)
         check_document(source, label, example=lambda parts: example_value(Scenario, parts))
         raw: Any = copy.deepcopy(dict(source))
         base = Path.cwd()

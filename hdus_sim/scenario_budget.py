@@ -133,6 +133,9 @@ def estimate_edges(kind: str, n: int, params: dict[str, Any]) -> int | None:
         g = int(min(max(g, 0), n))
         backbone = g * (g - 1) // 2 if params.get("backbone") == "complete" else g
         return backbone + (n - g)
+    if kind == "edges":
+        edges = params.get("edges")
+        return len(edges) if isinstance(edges, list) else None
     if kind == "file":
         path = params.get("path")
         if not isinstance(path, str | Path) or not Path(path).is_file():

@@ -200,7 +200,7 @@ def check_topology(sc: Scenario) -> None:
     seed = derive_seed(sc.seed, "topology")
     edges = estimate_edges(kind, n, params)
     try:
-        if kind == "file" or (edges is not None and edges <= BUILD_IN_VALIDATION_EDGES):
+        if kind in ("file", "edges") or (edges is not None and edges <= BUILD_IN_VALIDATION_EDGES):
             graph = sc.initial_graph  # the very graph the run starts from
         else:
             check_params(kind, n, seed=seed, **params)
@@ -231,12 +231,21 @@ def check_initial_graph(sc: Scenario, graph: nx.Graph) -> None:
         return
     pieces = sorted((sorted(c) for c in nx.connected_components(graph)), key=len, reverse=True)
     shown = "; ".join(id_ranges(c, 3) for c in pieces[:3]) + ("; ..." if len(pieces) > 3 else "")
+    field = "topology.params.edges" if sc.topology.kind == "edges" else "topology.params.path"
     raise fail(
-        "topology.params.path",
-        f"the graph in {str(sc.topology.params.get('path'))!r} is disconnected: "
+        field,
+        f"{_graph_source(sc)} is disconnected: "
         f"{len(pieces)} components (peers {shown}), so the run would start partitioned; link "
-        "the pieces in the file, or set dynamics.guard: repair to join them at round 0",
+        "the pieces (or match peers.initial to the graph), or set dynamics.guard: repair to "
+        "join them at round 0",
     )
+
+
+def _graph_source(sc: Scenario) -> str:
+    """Where a user-given graph comes from, for messages: the file, or the edge list."""
+    if sc.topology.kind == "edges":
+        return f"the edge list of {sc.peers.initial} peers"
+    return f"the graph in {str(sc.topology.params.get('path'))!r}"
 
 
 # ---------------------------------------------------------------------------- events
@@ -336,12 +345,12 @@ def check_events(sc: Scenario) -> list[str]:
 def scenario_notes(sc: Scenario) -> list[str]:
     """What is valid but worth saying before a run (one line each)."""
     notes = check_events(sc)
-    if sc.topology.kind == "file" and sc.dynamics.guard == "repair":
+    if sc.topology.kind in ("file", "edges") and sc.dynamics.guard == "repair":
         graph = sc.initial_graph
         if graph.number_of_nodes() > 1 and not nx.is_connected(graph):
             parts = nx.number_connected_components(graph)
             notes.append(
-                f"topology: the graph in {str(sc.topology.params.get('path'))!r} has {parts} "
+                f"topology: {_graph_source(sc)} has {parts} "
                 "components; dynamics.guard: repair joins them at round 0"
             )
     plan = sc.churn_plan

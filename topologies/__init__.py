@@ -33,6 +33,7 @@ from topologies.dynamics import (
     repair,
 )
 from topologies.errors import TopologyError
+from topologies.inline import from_edges, networkx_topology
 from topologies.io import from_file
 from topologies.registry import BUILDERS, build, builder_params, check_params
 
@@ -49,9 +50,11 @@ __all__ = [
     "connectivity_report",
     "ensure_connected",
     "erdos_renyi",
+    "from_edges",
     "from_file",
     "grid",
     "k_regular",
+    "networkx_topology",
     "random_geometric",
     "repair",
     "ring",

@@ -21,6 +21,7 @@ from topologies.builders import (
     small_world,
 )
 from topologies.errors import TopologyError
+from topologies.inline import check_edges_args, from_edges
 from topologies.io import from_file
 
 __all__ = ["BUILDERS", "build", "builder_params", "check_params"]
@@ -37,6 +38,7 @@ BUILDERS: dict[str, Callable[..., nx.Graph]] = {
     "clustered_gateways": clustered_gateways,
     "complete": complete,
     "file": from_file,
+    "edges": from_edges,
 }
 
 _COMMON = ("n", "seed")
@@ -152,7 +154,8 @@ def check_params(kind: str, n: int, *, seed: int, **params: Any) -> None:
     if kind == "file":
         build(kind, n, seed=seed, **params)
         return
-    ARGUMENT_CHECKS[kind](n, seed=seed, **params)
+    checks = {**ARGUMENT_CHECKS, "edges": check_edges_args}
+    checks[kind](n, seed=seed, **params)
 
 
 def _check_names(kind: str, params: dict[str, Any]) -> None:

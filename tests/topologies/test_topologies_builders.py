@@ -30,6 +30,7 @@ CASES: dict[str, tuple[int, dict[str, Any]]] = {
     "random_geometric": (30, {"radius": 0.35}),
     "clustered_gateways": (20, {"gateways": 4}),
     "complete": (6, {}),
+    "edges": (6, {"edges": [[i, (i + 1) % 6] for i in range(6)] + [[0, 3]]}),
 }
 RANDOM = {"k_regular", "erdos_renyi", "small_world", "scale_free", "random_geometric"}
 RANDOM |= {"clustered_gateways"}

@@ -18,6 +18,7 @@ def test_registry_names() -> None:
         "clustered_gateways",
         "complete",
         "file",
+        "edges",
     }
     assert BUILDERS["file"] is topologies.from_file
     assert all(hasattr(topologies, name) for name in topologies.__all__)
