@@ -59,6 +59,10 @@ def run_bench(
         log(f"bench runs in-process (the scenario says {scenario.runtime.kind}; same protocol)")
         scenario = with_overrides(scenario, {"runtime.kind": "inprocess"})
     methods = config.methods
+    if "fedavg" in methods or "fedavg_kd" in methods:  # before anything is computed
+        from hdus_sim.extras import require
+
+        require("flwr", "flower", "bench --methods fedavg (Flower's simulation engine)")
     log("HDUS: running the scenario, reading its timeline")
     cap = run_hdus(scenario, with_sisa="sisa" in methods)
     _keep_first_departures(cap, config.max_events, log)

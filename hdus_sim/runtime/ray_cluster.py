@@ -64,7 +64,9 @@ def ensure_ray(address: str | None, num_cpus: int | None = None) -> Any:
     if not address:
         # embedded local Ray binds 127.0.0.1 only with this set before ray is imported
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray
+    from hdus_sim.extras import require
+
+    ray = require("ray", "ray", "runtime.kind: ray (and sweep --parallel ray)")
 
     if ray.is_initialized():
         if not RAY_CLUSTER:

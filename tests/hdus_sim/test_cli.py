@@ -90,6 +90,39 @@ def test_version_matches_the_package_metadata() -> None:
     assert res.returncode == 0 and res.stdout.strip() == f"hdus-sim {version('hdus-sim')}"
 
 
+_WITHOUT_EXTRAS = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("ray", "flwr"):
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Block())
+from hdus_sim.cli import main
+sys.argv = ["hdus-sim", *sys.argv[1:]]
+main()
+"""
+
+
+def test_without_the_extras_runs_work_and_ray_names_its_extra(tiny: dict, tmp_path: Path) -> None:
+    """Ray and Flower are extras: in-process runs need neither; the others say what to add."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _WITHOUT_EXTRAS, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert run("run", str(path), "--out", str(tmp_path / "a"), "--quiet").returncode == 0
+    ray = run("run", str(path), "--out", str(tmp_path / "b"), "--set", "runtime.kind=ray")
+    assert ray.returncode != 0 and "pip install 'hdus-sim[ray]'" in ray.stderr
+    assert "Traceback" not in ray.stderr
+
+
 def test_license_file_matches_pyproject() -> None:
     import tomllib
 
