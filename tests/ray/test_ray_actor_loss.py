@@ -238,9 +238,15 @@ def test_the_cli_stops_with_one_clear_line_when_an_actor_is_lost_for_good(
     killed = None
     try:
         deadline = time.monotonic() + 240
+        first: dict[Path, int] = {}
         while time.monotonic() < deadline and proc.poll() is None:
-            # the first round is over once every actor checkpointed its peers
-            if len(list(ckpt.glob("hdus-ckpt-*/actor*.pkl"))) == 3:
+            # every actor checkpoints its peers after its training step; the first round's
+            # metrics rows exist once a later round's checkpoint replaces the first one
+            files = list(ckpt.glob("hdus-ckpt-*/actor*.pkl"))
+            if len(files) == 3 and not first:
+                first = {f: f.stat().st_mtime_ns for f in files}
+            later = first and any(f.stat().st_mtime_ns != t for f, t in first.items())
+            if later:
                 actors = host_actors_under(proc.pid)
                 assert len(actors) == 3, actors
                 killed = actors[1]
