@@ -130,8 +130,8 @@ def write_run(sim: Any, out: str | Path) -> Path:
     return path
 
 
-def run_keyring(scenario: Any, peer_ids: Any) -> Any:
-    """The key ring a signing run (``runtime.signs``) gives its peers, or ``None``.
+def run_head_signer(scenario: Any, peer_ids: Any) -> Any:
+    """How a signing run (``runtime.signs``) signs its audit heads: ``KeyRing.sign``, or ``None``.
 
     Simulated devices' keys come from the scenario's seed (as every runtime makes them),
     so ``audit`` can rebuild their public keys from ``scenario.yaml``: in a simulation the
@@ -142,13 +142,7 @@ def run_keyring(scenario: Any, peer_ids: Any) -> Any:
         return None
     from hdus_sim.wire.security import KeyRing
 
-    return KeyRing.for_simulation(sorted(peer_ids), scenario.seed)
-
-
-def run_head_signer(scenario: Any, chains: Any) -> Any:
-    """``ring.sign`` of :func:`run_keyring` for the peers with chains, or ``None``."""
-    ring = run_keyring(scenario, chains)
-    return None if ring is None else ring.sign
+    return KeyRing.for_simulation(sorted(peer_ids), scenario.seed).sign
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
