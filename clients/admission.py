@@ -50,8 +50,9 @@ class Admission(Holdings):
                 f"tensor names or shapes {shapes} do not match architecture {rec.arch!r}",
             )
         for name, arr in rec.tensors:
-            if arr.dtype != np.float32:
-                return Refusal.INVALID, f"tensor {name!r} has dtype {arr.dtype}, expected float32"
+            dtype = self._seed_dtypes[name]
+            if arr.dtype != dtype:
+                return Refusal.INVALID, f"tensor {name!r} has dtype {arr.dtype}, expected {dtype}"
             if not np.isfinite(arr).all():
                 return Refusal.INVALID, f"tensor {name!r} holds NaN or Inf"
         if rec.lineage != frozenset({rec.key}):

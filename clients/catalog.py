@@ -9,28 +9,61 @@ here and the real registries are checked against them in the tests
 from __future__ import annotations
 
 __all__ = [
+    "DATASETS_WITH_TEST_SPLIT",
     "DATASET_CLASSES",
+    "FAMILY_NAMES",
     "MAIN_ARCHITECTURE_NAMES",
     "SEED_ARCHITECTURE_NAMES",
     "UNLEARNING_OPTION_NAMES",
+    "VECTOR_DATASETS",
 ]
 
+#: The HDUS authors' convolutional families (:mod:`clients.model_families`): image inputs
+#: only; each is a device class and a seed architecture.
+FAMILY_NAMES: tuple[str, ...] = (
+    "resnet8",
+    "resnet18",
+    "resnet50",
+    "mobilenet_s",
+    "mobilenet_m",
+    "mobilenet_l",
+)
+
 #: Device classes, i.e. the keys of :data:`clients.models.MAIN_ARCHITECTURES`.
-MAIN_ARCHITECTURE_NAMES: tuple[str, ...] = ("sensor", "phone", "gateway", "linear")
+MAIN_ARCHITECTURE_NAMES: tuple[str, ...] = (
+    "sensor",
+    "phone",
+    "gateway",
+    "linear",
+    *FAMILY_NAMES,
+)
 
 #: Seed architectures, i.e. the keys of :data:`clients.models.SEED_ARCHITECTURES`.
-SEED_ARCHITECTURE_NAMES: tuple[str, ...] = ("seed_mlp", "seed_tiny")
+SEED_ARCHITECTURE_NAMES: tuple[str, ...] = ("seed_mlp", "seed_tiny", *FAMILY_NAMES)
 
 #: Number of classes of every dataset :func:`clients.datasets.load_dataset` knows
 #: (``synthetic`` as scenarios build it: ``make_synthetic``'s default of 10).
 DATASET_CLASSES: dict[str, int] = {
     "digits": 10,
+    "mnist_subset": 10,
     "synthetic": 10,
     "mnist": 10,
     "fashion_mnist": 10,
     "cifar10": 10,
     "uci_har": 6,
 }
+
+#: Datasets of feature vectors rather than images (no convolutional family fits them).
+VECTOR_DATASETS: tuple[str, ...] = ("synthetic", "uci_har")
+
+#: Datasets with a published train/test split (what the ``hdus`` partition scheme needs).
+DATASETS_WITH_TEST_SPLIT: tuple[str, ...] = (
+    "mnist_subset",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "uci_har",
+)
 
 _FEATURE_OPTIONS = ("features", "feature_map", "public_x", "normalize", "bias")
 

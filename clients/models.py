@@ -15,6 +15,10 @@ seed_mlp   MLP 64-48-10 (the shared seed model)  3,610
 ========== ===================================== ==========
 
 Vector inputs (UCI HAR, synthetic) give the gateway a deep MLP instead of the CNN.
+
+The HDUS authors' own families (CIFAR-style ``resnet8/18/50`` and ``mobilenet_s/m/l``,
+with BatchNorm; :mod:`clients.model_families`) are device classes and seed architectures
+too, for image inputs.
 Every builder is deterministic: the same ``seed`` gives bit-identical initial weights,
 without touching torch's global random state.
 """
@@ -29,6 +33,7 @@ import torch
 from torch import nn
 
 from clients.errors import ModelError
+from clients.model_families import FAMILY_ARCHITECTURES
 
 __all__ = [
     "MAIN_ARCHITECTURES",
@@ -120,12 +125,14 @@ MAIN_ARCHITECTURES: dict[str, Builder] = {
     "phone": _phone,
     "gateway": _gateway,
     "linear": _linear,
+    **FAMILY_ARCHITECTURES,
 }
 
 #: Seed architectures (one is chosen per scenario and shared by every peer).
 SEED_ARCHITECTURES: dict[str, Builder] = {
     "seed_mlp": _seed_mlp,
     "seed_tiny": _seed_tiny,
+    **FAMILY_ARCHITECTURES,
 }
 
 

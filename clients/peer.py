@@ -131,11 +131,12 @@ class Peer(Inbound, Deletion):
         self._own_lease = None
         self._train_x = torch.from_numpy(np.ascontiguousarray(data.train_x)).float()
         self._train_y = torch.from_numpy(np.ascontiguousarray(data.train_y)).long()
-        self._seed_param_shapes = {
-            k: tuple(v.shape)
-            for k, v in build_model(config.seed_arch, self.input_shape, num_classes, seed=0)
-            .state_dict()
-            .items()
+        seed_state = build_model(config.seed_arch, self.input_shape, num_classes, seed=0)
+        self._seed_param_shapes = {k: tuple(v.shape) for k, v in seed_state.state_dict().items()}
+        # float32 weights, and integer buffers (BatchNorm's batch counter) where the
+        # architecture has them
+        self._seed_dtypes = {
+            k: v.detach().numpy().dtype for k, v in seed_state.state_dict().items()
         }
 
     def __repr__(self) -> str:

@@ -8,8 +8,9 @@ identity they imply, so that the parts a peer is made of (:mod:`clients.learner`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -92,6 +93,7 @@ class PeerState:
     _train_x: torch.Tensor
     _train_y: torch.Tensor
     _seed_param_shapes: dict[str, tuple[int, ...]]
+    _seed_dtypes: dict[str, np.dtype[Any]]
 
     @property
     def key(self) -> DataOwner:

@@ -81,6 +81,9 @@ class PeerConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     rho: float = 0.5
     combine: CombineMode = CombineMode.PROBS
+    #: extra ``rho`` values scored on the local test set each round, in both combine
+    #: modes (the HDUS authors' rho curve; evaluation only, the ensemble uses ``rho``)
+    rho_grid: tuple[float, ...] = ()
     relay_hops: int = 1
     heartbeat_timeout: int = 2
     #: rounds a seed may be held after its owner's last renewal; 0: the default,

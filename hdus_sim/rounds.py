@@ -18,7 +18,7 @@ from hdus_sim.metrics import mean_of
 if TYPE_CHECKING:
     from hdus_sim.simulation import Simulation
 
-__all__ = ["ACCURACY_KEYS", "play_round"]
+__all__ = ["ACCURACY_KEYS", "play_round", "rho_curves"]
 
 ACCURACY_KEYS = (
     "local_main",
@@ -28,6 +28,26 @@ ACCURACY_KEYS = (
     "global_seeds",
     "global_ensemble",
 )
+
+
+def rho_curves(rounds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Each round's mean local accuracy by combine mode and rho (``peers.rho_grid``).
+
+    Examples
+    --------
+    >>> rho_curves([{"round": 3, "local_probs_rho_0.5": 0.9, "local_logits_rho_0.5": 0.8}])
+    {'3': {'probs': {'0.5': 0.9}, 'logits': {'0.5': 0.8}}}
+    """
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for row in rounds:
+        curve: dict[str, dict[str, float]] = {}
+        for key, value in row.items():
+            if key.startswith("local_") and "_rho_" in key:
+                mode, rho = key.removeprefix("local_").split("_rho_")
+                curve.setdefault(mode, {})[rho] = value
+        if curve:
+            out[str(row["round"])] = curve
+    return out
 
 
 def play_round(sim: Simulation, now: int, *, train: bool) -> None:
@@ -55,6 +75,7 @@ def play_round(sim: Simulation, now: int, *, train: bool) -> None:
         "sim_round_s": round(max(sim_times, default=0.0), 4),
         **totals,
         **{k: mean_of(rows, k) for k in ACCURACY_KEYS},
+        **{k: mean_of(rows, k) for k in (rows[0] if rows else ()) if "_rho_" in k},
     }
     sim.rounds.append(summary)
     if sim.journal is not None:

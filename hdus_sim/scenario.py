@@ -27,6 +27,7 @@ from hdus_sim.scenario_checks import (
     check_class_drop,
     check_events,
     check_fields,
+    check_hdus_split,
     check_peer_refs,
     check_topology,
 )
@@ -122,15 +123,16 @@ class Scenario(BaseModel):
 
     @functools.cached_property
     def initial_devices(self) -> dict[int, str]:
-        """Device class of every initial peer (the mix, then topology roles)."""
+        """Device class of every initial peer (the mix, then topology roles, then by id)."""
         by_role = self.peers.devices_by_role
-        return initial_devices(
+        devices = initial_devices(
             self.seed,
             self.peers.initial,
             self.peers.devices,
             graph=self.initial_graph if by_role else None,
             by_role=by_role,
         )
+        return {**devices, **self.peers.devices_by_peer}
 
     @functools.cached_property
     def churn_plan(self) -> ChurnPlan | None:
@@ -214,6 +216,7 @@ class Scenario(BaseModel):
         check_events(self)
         ever = set(self.all_peer_ids)
         check_class_drop(self, len(ever))
+        check_hdus_split(self)
         f = self.faults
         faulty = bool(f.drop or f.duplicate or f.reorder or f.delay_ms[1] or f.partitions)
         if faulty and self.runtime.kind != "grpc":

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Samples of the datasets whose size is known without reading files.
-DATASET_SIZES = {"digits": 1797}
+DATASET_SIZES = {"digits": 1797, "mnist_subset": 5000}
 #: Largest topology file read (bytes); its edges also count against ``limits.max_edges``.
 MAX_TOPOLOGY_FILE_BYTES = 64 * 1024 * 1024
 #: ``clustered_gateways`` computes a devices x gateways distance table (24 bytes a pair).

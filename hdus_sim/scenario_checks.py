@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from clients.catalog import DATASET_CLASSES, MAIN_ARCHITECTURE_NAMES, UNLEARNING_OPTION_NAMES
+from clients.catalog import (
+    DATASET_CLASSES,
+    DATASETS_WITH_TEST_SPLIT,
+    FAMILY_NAMES,
+    MAIN_ARCHITECTURE_NAMES,
+    UNLEARNING_OPTION_NAMES,
+    VECTOR_DATASETS,
+)
 from hdus_sim.scenario_budget import (
     BUILD_IN_VALIDATION_EDGES,
     DATASET_SIZES,
@@ -58,6 +65,28 @@ def _devices(field: str, names: Iterable[str]) -> None:
             )
 
 
+def _check_image_models(sc: Scenario) -> None:
+    """The convolutional families need images: refuse them on a feature-vector dataset."""
+    if sc.dataset.name not in VECTOR_DATASETS:
+        return
+    p = sc.peers
+    used = [
+        ("peers.devices", set(p.devices)),
+        ("peers.devices_by_role", set(p.devices_by_role.values())),
+        ("peers.devices_by_peer", set(p.devices_by_peer.values())),
+        ("seed_model.arch", {sc.seed_model.arch}),
+    ]
+    for field, names in used:
+        conv = sorted(names & set(FAMILY_NAMES))
+        if conv:
+            raise fail(
+                field,
+                f"{conv} are convolutional and need image inputs, but dataset "
+                f"{sc.dataset.name!r} gives feature vectors; use the MLP classes (sensor, phone, "
+                "gateway, linear; seed_mlp, seed_tiny) or an image dataset",
+            )
+
+
 def check_fields(sc: Scenario) -> None:
     """Cross-field checks that need no graph: device classes, classes dropped, options."""
     p = sc.peers
@@ -69,6 +98,19 @@ def check_fields(sc: Scenario) -> None:
                 f"peers.devices_by_role.{role}",
                 f"unknown device class {device!r}; choose from {sorted(MAIN_ARCHITECTURE_NAMES)}",
             )
+    for peer, device in p.devices_by_peer.items():
+        if device not in MAIN_ARCHITECTURE_NAMES:
+            raise fail(
+                f"peers.devices_by_peer.{peer}",
+                f"unknown device class {device!r}; choose from {sorted(MAIN_ARCHITECTURE_NAMES)}",
+            )
+        if not 0 <= peer < p.initial:
+            raise fail(
+                f"peers.devices_by_peer.{peer}",
+                f"peer {peer} is not an initial peer (0..{p.initial - 1}); a joiner's device "
+                "goes in its join event (device: ...)",
+            )
+    _check_image_models(sc)
     for kind, options in p.unlearning_options.items():
         if kind not in UNLEARNING_OPTION_NAMES:
             raise fail(
@@ -128,6 +170,26 @@ def check_fields(sc: Scenario) -> None:
             "deletion_requests.end",
             f"end ({stream.end}) must be after start ({stream.start}); leave end out to run "
             "to the last round",
+        )
+
+
+def check_hdus_split(sc: Scenario) -> None:
+    """The ``hdus`` scheme needs a published test split and chooses its own reference set."""
+    p = sc.partition
+    if p.scheme != "hdus":
+        return
+    if sc.dataset.name not in DATASETS_WITH_TEST_SPLIT:
+        raise fail(
+            "partition.scheme",
+            f"'hdus' slices a published train split and distils on the test split, but "
+            f"dataset {sc.dataset.name!r} has none; use dataset "
+            f"{' / '.join(DATASETS_WITH_TEST_SPLIT)}, or scheme class_drop",
+        )
+    if p.reference != type(p.reference)():
+        raise fail(
+            "partition.reference",
+            f"{p.reference.model_dump()} given, but scheme 'hdus' always distils on the "
+            "dataset's whole test split (as the HDUS authors did); remove partition.reference",
         )
 
 

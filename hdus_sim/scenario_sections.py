@@ -43,7 +43,7 @@ class DatasetSpec(BaseModel):
     def _needs(self) -> DatasetSpec:
         if self.name == "synthetic" and self.synthetic_samples is None:
             raise ValueError("dataset 'synthetic' needs synthetic_samples (e.g. 20000)")
-        if self.name not in ("digits", "synthetic") and self.root is None:
+        if self.name not in ("digits", "mnist_subset", "synthetic") and self.root is None:
             raise ValueError(f"dataset {self.name!r} is read from local files: set dataset.root")
         return self
 
@@ -136,9 +136,15 @@ class PeersSpec(BaseModel):
     )
     rho: Annotated[float, Field(ge=0, le=1)] = 0.5
     combine: Literal["logits", "probs"] = "probs"
+    #: extra rho values scored each round on the local test sets, in both combine modes
+    #: (e.g. ``[0, 0.1, ..., 1]``: the HDUS authors' rho curve from one run)
+    rho_grid: list[Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=list)
     profiles: dict[str, DeviceProfile] = Field(default_factory=lambda: dict(DEFAULT_PROFILES))
     #: device class by topology role (e.g. ``{gateway: gateway, device: sensor}``)
     devices_by_role: dict[str, str] = Field(default_factory=dict)
+    #: device class of named initial peers, over the mix and the roles (e.g. the HDUS
+    #: authors' ``{0: resnet8, 1: resnet18}``)
+    devices_by_peer: dict[int, str] = Field(default_factory=dict)
     unlearning: Literal["none", "sisa", "certified", "sq", "retrain"] = "none"
     unlearning_by_device: dict[str, Literal["none", "sisa", "certified", "sq", "retrain"]] = Field(
         default_factory=dict

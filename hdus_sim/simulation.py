@@ -29,7 +29,7 @@ from hdus_sim.handlers import HANDLERS, actor_restarted, guard_partitions
 from hdus_sim.journal import Journal, is_finished, load_checkpoint
 from hdus_sim.metrics import RemovalTracker, forgetting_summary, mean_of
 from hdus_sim.plan import PlannedEvent, RunPlan, resolve_events, resolve_plan
-from hdus_sim.rounds import ACCURACY_KEYS, play_round
+from hdus_sim.rounds import ACCURACY_KEYS, play_round, rho_curves
 from hdus_sim.runtime.base import Runtime
 from hdus_sim.runtime.registry import RuntimeHooks, make_runtime
 from hdus_sim.scenario import (
@@ -385,6 +385,7 @@ class Simulation:
             "withheld": sorted(self.withheld),
             "forgetting": forgetting_summary(self.tracker.rows(), last_round or 0),
             "signatures": self._signatures(),
+            **({"rho_curves": rho_curves(self.rounds)} if self.scenario.peers.rho_grid else {}),
             **({"stopped": self.stopped} if self.stopped is not None else {}),
         }
 

@@ -124,6 +124,7 @@ class World:
             ),
             rho=s.peers.rho,
             combine=CombineMode(s.peers.combine),
+            rho_grid=tuple(s.peers.rho_grid),
             relay_hops=s.exchange.relay_hops,
             heartbeat_timeout=s.exchange.heartbeat_timeout,
             lease=s.exchange.lease_rounds,

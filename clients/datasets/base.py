@@ -36,6 +36,11 @@ class Dataset:
     sample_ids : numpy.ndarray
         ``int64``, shape ``(N,)``: stable, unique id of every sample (``0 .. N-1`` for the
         bundled loaders). Ids survive every split, so a deletion request can name a point.
+    train_count : int or None
+        Where the dataset has a published train/test split, the number of leading samples
+        that form its train split (the rest are its test split, in the published order);
+        ``None`` if it has none. The ``hdus`` partition scheme slices the train split and
+        uses the test split as the reference set, as the HDUS authors did.
 
     Raises
     ------
@@ -50,6 +55,7 @@ class Dataset:
     num_classes: int
     input_shape: tuple[int, ...]
     sample_ids: np.ndarray
+    train_count: int | None = None
 
     def __post_init__(self) -> None:
         n = self.x.shape[0] if self.x.ndim else -1
@@ -79,6 +85,11 @@ class Dataset:
             )
         if n and np.unique(self.sample_ids).size != n:
             raise DatasetError(f"{where}: sample_ids must be unique")
+        if self.train_count is not None and not 0 < self.train_count < n:
+            raise DatasetError(
+                f"{where}: train_count={self.train_count} must lie in 1..{n - 1} (the "
+                "published train split's size), or be None"
+            )
 
     @property
     def is_image(self) -> bool:
@@ -90,8 +101,13 @@ class Dataset:
         return int(self.x.shape[0])
 
 
-def _build(name: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> Dataset:
-    """Wrap arrays as a :class:`Dataset` with ids ``0 .. N-1`` and canonical dtypes."""
+def _build(
+    name: str, x: np.ndarray, y: np.ndarray, num_classes: int, train_count: int | None = None
+) -> Dataset:
+    """Wrap arrays as a :class:`Dataset` with ids ``0 .. N-1`` and canonical dtypes.
+
+    ``train_count``: size of the published train split at the front, if there is one.
+    """
     x = np.ascontiguousarray(x, dtype=np.float32)
     return Dataset(
         name=name,
@@ -100,4 +116,5 @@ def _build(name: str, x: np.ndarray, y: np.ndarray, num_classes: int) -> Dataset
         num_classes=int(num_classes),
         input_shape=tuple(int(d) for d in x.shape[1:]),
         sample_ids=np.arange(x.shape[0], dtype=np.int64),
+        train_count=train_count,
     )

@@ -74,7 +74,7 @@ def load_cifar10(root: str | Path) -> Dataset:
         xs.append(data)
         ys.append(labels)
     x = np.concatenate(xs).reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255.0)
-    return _build("cifar10", x, np.concatenate(ys), 10)
+    return _build("cifar10", x, np.concatenate(ys), 10, train_count=sum(len(y) for y in ys[:-1]))
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:

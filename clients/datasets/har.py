@@ -93,7 +93,7 @@ def load_uci_har(root: str | Path) -> Dataset:
             f"uci_har: train rows have {xs[0].shape[1]} features but test rows have "
             f"{xs[1].shape[1]}; both files must come from the same release"
         )
-    return _build("uci_har", np.concatenate(xs), np.concatenate(ys), 6)
+    return _build("uci_har", np.concatenate(xs), np.concatenate(ys), 6, train_count=len(ys[0]))
 
 
 def _read_text_matrix(path: Path) -> np.ndarray:

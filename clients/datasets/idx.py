@@ -170,7 +170,7 @@ def load_idx(root: str | Path, *, kind: str = "mnist") -> Dataset:
         )
     x = np.concatenate(parts_x).astype(np.float32) / np.float32(255.0)
     y = np.concatenate(parts_y).astype(np.int64)
-    return _build(kind, x[:, None, :, :], y, 10)
+    return _build(kind, x[:, None, :, :], y, 10, train_count=len(parts_y[0]))
 
 
 def _idx_paths(dirs: list[Path], root: Path, source: str, kind: str) -> dict[str, Path]:

@@ -11,12 +11,21 @@ from clients.datasets.cifar import load_cifar10
 from clients.datasets.generated import load_digits, make_synthetic
 from clients.datasets.har import load_uci_har
 from clients.datasets.idx import load_idx
+from clients.datasets.mnist_subset import load_mnist_subset
 from clients.errors import DatasetError
 
 __all__ = ["DATASETS", "load_dataset"]
 
 #: Names accepted by :func:`load_dataset`.
-DATASETS: tuple[str, ...] = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10", "uci_har")
+DATASETS: tuple[str, ...] = (
+    "digits",
+    "mnist_subset",
+    "synthetic",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "uci_har",
+)
 
 
 def load_dataset(
@@ -70,6 +79,8 @@ def load_dataset(
         return make_synthetic(synthetic_samples, seed=seed, **synthetic_kwargs)
     if key == "digits":
         return load_digits()
+    if key == "mnist_subset":
+        return load_mnist_subset()
     if root is None:
         raise DatasetError(
             f"dataset {key!r} is read from local files: set root to the folder holding them "

@@ -6,8 +6,12 @@
    the **reference set**: the public unlabeled inputs every peer distils its seed model on.
    Both are disjoint from every peer's data, so a peer's departure never touches them.
 2. It divides the rest (the *pool*) among the peers by a scheme: ``iid``, ``dirichlet``
-   (label skew), ``class_drop`` (the HDUS paper's setting: every peer lacks some classes)
-   or ``quantity_skew`` (unequal sizes).
+   (label skew), ``class_drop`` (every peer lacks some classes; each class is spread
+   evenly over the peers that keep it) or ``quantity_skew`` (unequal sizes).
+
+The ``hdus`` scheme replaces all three steps with the HDUS authors' own split
+(:mod:`clients.partition.hdus`): contiguous slices of the published train split, one
+class removed per peer, 80/20 in index order, the published test split as reference.
 3. It splits every peer's share into local train and local test, stratified by class.
 
 Every sample keeps its :attr:`~clients.datasets.Dataset.sample_ids` id throughout, so

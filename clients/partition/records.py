@@ -10,7 +10,7 @@ import numpy as np
 __all__ = ["REFERENCE_SOURCES", "SCHEMES", "FederatedSplit", "PeerData"]
 
 #: Partition schemes accepted by :func:`split_federated`.
-SCHEMES: tuple[str, ...] = ("iid", "dirichlet", "class_drop", "quantity_skew")
+SCHEMES: tuple[str, ...] = ("iid", "dirichlet", "class_drop", "quantity_skew", "hdus")
 
 #: Where the reference set comes from: held-out real inputs, or generated inputs.
 REFERENCE_SOURCES: tuple[str, ...] = ("public", "synthetic")

@@ -113,7 +113,11 @@ def _class_drop_owner(
     classes_dropped: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """HDUS class drop: rotate the missing classes over peers, split each class evenly."""
+    """Class drop: rotate the missing classes over peers, split each class evenly.
+
+    Like the HDUS authors' setting in that every peer lacks classes, but not their split
+    (contiguous slices in file order): that is the ``hdus`` scheme.
+    """
     keep = np.ones((num_peers, num_classes), dtype=bool)
     rows = np.repeat(np.arange(num_peers), classes_dropped)
     cols = (rows * classes_dropped + np.tile(np.arange(classes_dropped), num_peers)) % num_classes

@@ -19,6 +19,7 @@ from clients.partition.checks import (
     _resolve_size,
     _too_small_message,
 )
+from clients.partition.hdus import split_hdus
 from clients.partition.records import FederatedSplit, PeerData
 from clients.partition.schemes import (
     _class_drop_owner,
@@ -56,7 +57,7 @@ def split_federated(
         All samples to split.
     peer_ids : sequence of int
         Distinct peer ids; shares are assigned in ascending id order.
-    scheme : {"iid", "dirichlet", "class_drop", "quantity_skew"}, default "iid"
+    scheme : {"iid", "dirichlet", "class_drop", "quantity_skew", "hdus"}, default "iid"
         How the pool is divided:
 
         * ``iid``: shuffled, equal shares (sizes differ by at most one).
@@ -68,6 +69,12 @@ def split_federated(
           split evenly among the peers that keep it.
         * ``quantity_skew``: share sizes proportional to ``lognormal(0, quantity_sigma)``
           draws, labels IID.
+        * ``hdus``: the HDUS authors' split, with no randomness (:mod:`clients.partition.hdus`):
+          contiguous slices of the published train split, class ``peer_id mod
+          num_classes`` removed from each, 80/20 in index order, the whole published test
+          split as the reference set and the train split's last ``global_test_size``
+          samples as the global test set (``reference_size`` and ``reference_source`` are
+          not used).
     seed : int
         Non-negative seed; the same arguments give identical arrays.
     alpha : float, default 0.5
@@ -118,6 +125,14 @@ def split_federated(
         min_train_per_peer=min_train_per_peer,
     )
     n = len(dataset)
+    if scheme == "hdus":
+        return split_hdus(
+            dataset,
+            peers,
+            n_global=_resolve_size("global_test_size", global_test_size, dataset.train_count or n),
+            local_test_fraction=local_test_fraction,
+            min_train_per_peer=min_train_per_peer,
+        )
     n_global = _resolve_size("global_test_size", global_test_size, n)
     n_ref = _resolve_size("reference_size", reference_size, n)
     rng_hold, rng_ref, rng_part, rng_local, rng_order = (

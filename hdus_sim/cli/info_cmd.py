@@ -19,6 +19,7 @@ from hdus_sim.cli.common import console, print_notes
 _SHAPES = {
     "digits": ((1, 8, 8), 10),
     "mnist": ((1, 28, 28), 10),
+    "mnist_subset": ((1, 28, 28), 10),
     "fashion_mnist": ((1, 28, 28), 10),
     "cifar10": ((3, 32, 32), 10),
     "uci_har": ((561,), 6),

@@ -20,16 +20,44 @@ import numpy as np
 import torch
 
 from clients.cohort_eval import cohort_logits, paired_logits, record_logits
-from clients.ensemble import combine_mean, mean_scores, scores_of
+from clients.ensemble import CombineMode, combine_mean, mean_scores, mean_seed_scores, scores_of
 from clients.messages import DataOwner
 from clients.peer import Peer
 from clients.training import logits_of
 
-__all__ = ["Evaluator", "accuracy"]
+__all__ = ["Evaluator", "accuracy", "rho_curve"]
 
 SeedVersion = tuple[DataOwner, int, str]
 #: A peer's local test rows, labels, main-model logits and held seeds' logits on them.
 _Local = tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[DataOwner, torch.Tensor]]
+
+
+def rho_curve(
+    grid: tuple[float, ...],
+    main: torch.Tensor,
+    seeds: dict[DataOwner, torch.Tensor],
+    y: torch.Tensor,
+) -> dict[str, float]:
+    """Local-test accuracy of the ensemble at every ``rho`` of ``grid``, both combine modes.
+
+    Keys ``local_{probs,logits}_rho_{rho}``: the HDUS authors' rho curve from the same
+    logits the round scored (``rho`` only mixes outputs, so one run gives every point;
+    a sweep over ``peers.rho`` retrains for each and gives the same numbers).
+
+    Examples
+    --------
+    >>> main = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    >>> seeds = {(1, 0): torch.tensor([[0.0, 3.0], [0.0, 3.0]])}
+    >>> rho_curve((0.0, 1.0), main, seeds, torch.tensor([0, 1]))["local_logits_rho_1"]
+    0.5
+    """
+    out: dict[str, float] = {}
+    for mode in (CombineMode.PROBS, CombineMode.LOGITS):
+        mean = mean_seed_scores(seeds, mode)
+        for rho in grid:
+            ens = combine_mean(main, mean, rho=rho, mode=mode)
+            out[f"local_{mode.value}_rho_{rho:g}"] = accuracy(ens, y)
+    return out
 
 
 class _Scored:
@@ -234,4 +262,5 @@ class Evaluator:
             row[f"{split}_main"] = accuracy(main, y)
             row[f"{split}_seeds"] = accuracy(seed_mean, y)
             row[f"{split}_ensemble"] = accuracy(ens, y)
+        row.update(rho_curve(peer.config.rho_grid, local_main, local_seeds, local_y))
         return row
