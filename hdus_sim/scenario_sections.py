@@ -31,6 +31,9 @@ class DatasetSpec(BaseModel):
     root: str | None = None
     synthetic_samples: PosInt | None = None
     synthetic_dim: PosInt = 32
+    #: image pixels in [0, 1] (``unit``, every loader's range) or [-1, 1] (``signed``, as
+    #: the HDUS authors normalise); a fixed map per pixel, so no peer's data shapes it
+    pixels: Literal["unit", "signed"] = "unit"
 
     @field_validator("name")
     @classmethod
@@ -43,6 +46,11 @@ class DatasetSpec(BaseModel):
     def _needs(self) -> DatasetSpec:
         if self.name == "synthetic" and self.synthetic_samples is None:
             raise ValueError("dataset 'synthetic' needs synthetic_samples (e.g. 20000)")
+        if self.pixels == "signed" and self.name in ("synthetic", "uci_har"):
+            raise ValueError(
+                f"dataset.pixels: 'signed' rescales image pixels, but {self.name!r} gives "
+                "feature vectors; remove dataset.pixels"
+            )
         if self.name not in ("digits", "mnist_subset", "synthetic") and self.root is None:
             raise ValueError(f"dataset {self.name!r} is read from local files: set dataset.root")
         return self

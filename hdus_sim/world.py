@@ -67,6 +67,8 @@ class World:
             synthetic_samples=s.dataset.synthetic_samples,
             **({"dim": s.dataset.synthetic_dim} if s.dataset.name == "synthetic" else {}),
         )
+        if s.dataset.pixels == "signed":  # the HDUS authors' Normalize((0.5,), (0.5,))
+            dataset = dataclasses.replace(dataset, x=dataset.x * np.float32(2) - np.float32(1))
         p = s.partition
         split = split_federated(
             dataset,

@@ -102,3 +102,18 @@ def test_hdus_paper_with_the_authors_families_verifies(tmp_path: Path) -> None:
     }
     sim.write(tmp_path / "run")
     assert verify_run(tmp_path / "run").passed
+
+
+@pytest.mark.grpc
+def test_batchnorm_seeds_cross_real_grpc_and_match_in_memory(tiny: dict[str, Any]) -> None:
+    """A ResNet8 seed (BatchNorm statistics, an int64 batch counter) over mTLS gRPC."""
+    tiny["peers"]["devices"] = {"mobilenet_s": 1, "resnet8": 1}
+    tiny["seed_model"] = {"arch": "resnet8", "distill_steps": 6, "batch_size": 32}
+    tiny["training"]["local_epochs"] = 1
+    memory = Simulation.from_dict(tiny).run()
+    tiny["runtime"] = {"kind": "grpc"}
+    wire = Simulation.from_dict(tiny).run()
+    assert wire.summary()["final_accuracy"]["local_seeds"] is not None  # seeds were held
+    assert wire.summary()["final_accuracy"] == memory.summary()["final_accuracy"]
+    for pid, scores in memory.predictions().items():
+        assert (wire.predictions()[pid] == scores).all()
