@@ -40,6 +40,7 @@ __all__ = [
     "SEED_ARCHITECTURES",
     "ArchitectureInfo",
     "build_model",
+    "canonical_layout",
     "describe_architectures",
     "parameter_count",
 ]
@@ -64,8 +65,50 @@ class MLP(nn.Module):
         return logits
 
 
+def canonical_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (a batch of images) with the one set of strides :class:`SmallCNN` computes on.
+
+    oneDNN's convolution picks its kernel (NCHW or channels-last) from the input's strides,
+    and the two kernels sum in different orders. For a one-channel image both layouts are
+    the same values in the same memory order, so the choice hangs on the stride of the
+    size-1 channel axis alone, which only says how the array was made: ``images[:, None]``
+    (the digits and MNIST loaders, and every array the split cuts from them) has
+    channels-last strides, while a copy of the same data (a pickle, ``np.load``, a
+    synthetic reference set) has contiguous ones. The logits then differed by ~4e-8 and a
+    seed distilled from them by 1e-6 and more: a fresh process whose data went through a
+    pickle or a file could not reproduce a sent seed bit for bit. So the layout is fixed here:
+    channels-last for one channel (what the platform's own arrays already have, so their
+    results are unchanged), contiguous NCHW for more (what the CIFAR loader gives). A view
+    with those strides already is passed through without a copy.
+
+    Examples
+    --------
+    >>> x = torch.rand(4, 1, 8, 8)  # contiguous strides, as a copy of the data has
+    >>> canonical_layout(x).stride()
+    (64, 1, 8, 1)
+    >>> same = canonical_layout(x); canonical_layout(same) is same
+    True
+    >>> canonical_layout(torch.rand(4, 8, 8, 3).permute(0, 3, 1, 2)).stride()
+    (192, 64, 8, 1)
+    """
+    n, c, h, w = x.shape
+    if c == 1:
+        fmt, strides = torch.channels_last, (h * w * c, 1, w * c, c)
+    else:
+        fmt, strides = torch.contiguous_format, (c * h * w, h * w, w, 1)
+    if n == 0 or x.stride() == strides:
+        return x
+    out = x.clone(memory_format=fmt)
+    assert out.stride() == strides, f"clone gave strides {out.stride()}, not {strides}"
+    return out
+
+
 class SmallCNN(nn.Module):
-    """Two 3x3 conv layers, one 2x2 max-pool, two linear layers: the gateway's main model."""
+    """Two 3x3 conv layers, one 2x2 max-pool, two linear layers: the gateway's main model.
+
+    Inputs are put into one fixed memory layout first (:func:`canonical_layout`), so the
+    logits depend on the input's values only, not on how its array was made.
+    """
 
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int) -> None:
         super().__init__()
@@ -83,7 +126,7 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return class logits of shape ``(batch, num_classes)``."""
-        logits: torch.Tensor = self.head(self.features(x))
+        logits: torch.Tensor = self.head(self.features(canonical_layout(x)))
         return logits
 
 

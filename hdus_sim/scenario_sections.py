@@ -288,6 +288,9 @@ class RuntimeSpec(BaseModel):
     distil and are evaluated as one batched computation (:mod:`clients.cohort`,
     :mod:`clients.cohort_eval`), bit-identical to one at a time; with ``torch_threads``
     above 1 (or a shape the platform check rejects) they compute alone, as ``false`` does.
+    Every process of a run (hosts, ``--resume``, oracle re-runs) sets ``torch_threads``: a
+    run's bits hold at that count only (multithreaded products split long sums by thread
+    count, e.g. the CNN gateway's 1024-wide linear layer at 2 threads).
     """
 
     model_config = STRICT_MODEL
