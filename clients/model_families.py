@@ -23,7 +23,10 @@ logits do not depend on what else is in the batch. On the CPU at one thread ever
 here is deterministic. Initialisation follows the authors' code (Kaiming-normal
 convolution and linear weights for ResNets; ``N(0, 2 / (k^2 * out_channels))``
 convolutions for MobileNets; BatchNorm weight 1, bias 0), drawn from torch's generator,
-which :func:`clients.models.build_model` seeds.
+which :func:`clients.models.build_model` seeds. Inputs are put in one memory layout
+first (:func:`clients.layout.canonical_layout`): oneDNN picks its convolution kernel from
+the strides, so logits then depend on an input's values only, not on how its array was
+made (a fresh process, a pickle, a file).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from clients.errors import ModelError
+from clients.layout import canonical_layout
 
 __all__ = ["FAMILY_ARCHITECTURES", "MobileNet", "ResNet"]
 
@@ -95,7 +99,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return class logits of shape ``(batch, num_classes)``."""
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(canonical_layout(x))))
         out = self.layer3(self.layer2(self.layer1(out)))
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
         logits: torch.Tensor = self.linear(out)
@@ -160,7 +164,7 @@ class MobileNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return class logits of shape ``(batch, num_classes)``."""
-        out = F.relu6(self.bn0(self.conv0(x)))
+        out = F.relu6(self.bn0(self.conv0(canonical_layout(x))))
         out = F.relu6(self.bn1(self.conv1(self.bottlenecks(out))))
         logits: torch.Tensor = self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
         return logits

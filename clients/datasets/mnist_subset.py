@@ -89,5 +89,7 @@ def load_mnist_subset() -> Dataset:
         )
     labels = table[:, -1]
     order = interleave_classes(labels)
-    x = table[order, :-1].reshape(-1, 1, 28, 28).astype(np.float32) / np.float32(255.0)
+    x = table[order, :-1].reshape(-1, 28, 28).astype(np.float32) / np.float32(255.0)
+    # images[:, None], as the mnist loader makes them (the layout convolutions compute on)
+    x = x[:, None, :, :]
     return _build("mnist_subset", x, labels[order], 10, train_count=MNIST_SUBSET_TRAIN)

@@ -37,8 +37,9 @@ from clients.partition import FederatedSplit, split_federated
 from clients.peer import Peer, PeerConfig, PeerSeeds
 from clients.training import DistillConfig, TrainConfig, logits_of
 
-#: (peer id, device): the convolutional gateway and an MLP control.
-PEERS = ((0, "gateway"), (1, "sensor"))
+#: (peer id, device, seed architecture): the convolutional gateway, the HDUS authors'
+#: ResNet8 with BatchNorm distilling a ResNet8 seed, and an MLP control.
+PEERS = ((0, "gateway", "seed_mlp"), (1, "sensor", "seed_mlp"), (2, "resnet8", "resnet8"))
 
 
 @functools.cache
@@ -47,7 +48,7 @@ def _split() -> FederatedSplit:
     from clients.datasets import load_digits  # sklearn: only where the split is made
 
     return split_federated(
-        load_digits(), [0, 1], scheme="iid", seed=5, reference_size=0.2, global_test_size=0.15
+        load_digits(), [0, 1, 2], scheme="iid", seed=5, reference_size=0.2, global_test_size=0.15
     )
 
 
@@ -55,9 +56,10 @@ def _peers(split: FederatedSplit) -> list[Peer]:
     """The two untrained peers, built the same way in the test and in the fresh process."""
     ref = torch.from_numpy(split.reference_x).float()
     peers = []
-    for pid, device in PEERS:
+    for pid, device, seed_arch in PEERS:
         cfg = PeerConfig(
             device=device,
+            seed_arch=seed_arch,
             train=TrainConfig(batch_size=32, lr=0.01, steps=6),
             distill=DistillConfig(steps=40, batch_size=64),
             train_rounds=1,
@@ -93,7 +95,7 @@ def test_seed_redistilled_in_fresh_process_is_bit_identical(tmp_path: Path, thre
     finally:
         torch.set_num_threads(before)
     assert all(made)
-    assert type(peers[0].main).__name__ == "SmallCNN"
+    assert [type(p.main).__name__ for p in peers] == ["SmallCNN", "MLP", "ResNet"]
     torch.save(
         {
             p.peer_id: {"main": p._plain_main().state_dict(), "rounds": p.trained_rounds}
