@@ -59,6 +59,16 @@ BENCHMARKS: tuple[tuple[str, str, bool], ...] = (
         True,
     ),
     (
+        "model_stability.py",
+        "Every device class at the HDUS authors' learning rate (3 seeds, digits and mnist_subset)",
+        True,
+    ),
+    (
+        "hdus_paper.py",
+        "The HDUS authors' unlearning experiment: rho curves beside their notebook's",
+        True,
+    ),
+    (
         "verify_scale.py",
         "Verify at scale: retrain oracle on a 100-device churn run with 100+ departures",
         True,

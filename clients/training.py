@@ -23,6 +23,7 @@ __all__ = [
     "distil",
     "distil_schedule",
     "logits_of",
+    "recalibrate_batchnorm",
     "reset_adam",
     "train_supervised",
 ]
@@ -194,8 +195,48 @@ def train_supervised(
         optimiser.step()
         total += loss.item() * len(idx)
         seen += len(idx)
+    recalibrate_batchnorm(model, xt, config.batch_size)
     model.eval()
     return total / seen
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int) -> bool:
+    """Recompute every BatchNorm layer's running statistics over ``x``; ``False`` if none.
+
+    Why: a BatchNorm model predicts (eval mode) with running averages of past batches'
+    statistics (momentum 0.1), which lag behind weights that moved fast. With small budgets
+    they lag badly: a MobileNet_L trained 8 epochs on 202 digits scored 0.12 in eval mode
+    and 0.84 with its own batch statistics. So after training (and distillation) the
+    statistics are recomputed once over the data just trained on, as the exact average
+    of its batches' statistics (``momentum=None``), in index order and batches of
+    ``batch_size``: deterministic, and from the owner's own data (or the public reference
+    set) only, so forgetting is unaffected. A model with no BatchNorm is left untouched.
+
+    Examples
+    --------
+    >>> from clients.models import build_model
+    >>> m = build_model("resnet8", (1, 8, 8), 10, seed=0)
+    >>> recalibrate_batchnorm(m, torch.rand(20, 1, 8, 8), 8), m.bn1.running_mean.abs().sum() > 0
+    (True, tensor(True))
+    >>> recalibrate_batchnorm(build_model("sensor", (1, 8, 8), 10, seed=0), torch.rand(4, 64), 2)
+    False
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or x.shape[0] == 0:
+        return False
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: every batch weighs the same
+    was_training = model.training
+    model.train()
+    for start in range(0, x.shape[0], batch_size):
+        model(x[start : start + batch_size])
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+    return True
 
 
 def adam_for(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
@@ -279,6 +320,7 @@ def distil(
         loss.backward()
         optimiser.step()
         last = loss.item()
+    recalibrate_batchnorm(student, xt, config.batch_size)
     student.eval()
     return last
 

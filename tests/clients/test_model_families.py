@@ -45,3 +45,17 @@ def test_batchnorm_state_trains_and_is_used_in_eval(arch: str) -> None:
     full = logits_of(a, x)
     torch.testing.assert_close(full[:1], logits_of(a, x[:1]), rtol=0, atol=1e-5)
     assert not a.training
+
+
+def test_recalibrated_statistics_are_the_exact_batch_average() -> None:
+    """After training, BatchNorm's running mean is the average of the data's batch means."""
+    from clients.training import recalibrate_batchnorm
+
+    model = build_model("resnet8", (1, 8, 8), 10, seed=2)
+    x = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    assert recalibrate_batchnorm(model, x, 16)  # batches of 16, 16 and 8
+    with torch.no_grad():
+        means = [model.conv1(x[i : i + 16]).mean(dim=(0, 2, 3)) for i in (0, 16, 32)]
+    torch.testing.assert_close(model.bn1.running_mean, torch.stack(means).mean(0))
+    assert model.bn1.momentum == 0.1 and not model.training  # the layer is as it was
+    assert int(model.bn1.num_batches_tracked) == 3
