@@ -88,22 +88,6 @@ def test_hdus_paper_runs_and_verifies_with_small_models(tmp_path: Path) -> None:
     assert [r["online"] for r in sim.rounds[:3]] == [5, 4, 3]
 
 
-@pytest.mark.slow
-def test_hdus_paper_with_the_authors_families_verifies(tmp_path: Path) -> None:
-    pytest.importorskip("mlxtend")
-    sc = _paper(**{"training.local_epochs": 1, "seed_model.distill_steps": 10})
-    sim = Simulation(sc).run()
-    assert sim.summary()["devices"] == {
-        "0": "resnet8",
-        "1": "resnet18",
-        "2": "resnet50",
-        "3": "resnet50",
-        "4": "resnet50",
-    }
-    sim.write(tmp_path / "run")
-    assert verify_run(tmp_path / "run").passed
-
-
 @pytest.mark.grpc
 def test_batchnorm_seeds_cross_real_grpc_and_match_in_memory(tiny: dict[str, Any]) -> None:
     """A ResNet8 seed (BatchNorm statistics, an int64 batch counter) over mTLS gRPC."""
