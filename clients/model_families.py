@@ -41,7 +41,10 @@ from torch.nn import functional as F
 from clients.errors import ModelError
 from clients.layout import canonical_layout
 
-__all__ = ["FAMILY_ARCHITECTURES", "MobileNet", "ResNet"]
+__all__ = ["FAMILY_ARCHITECTURES", "Builder", "MobileNet", "ResNet"]
+
+#: A model builder: ``(input shape, number of classes) -> module``.
+Builder = Callable[[tuple[int, ...], int], nn.Module]
 
 
 class _BasicBlock(nn.Module):
@@ -170,49 +173,44 @@ class MobileNet(nn.Module):
         return logits
 
 
-def _chain(stem: int, plan: tuple[tuple[int, int, bool], ...]) -> tuple[_Block, ...]:
-    """Blocks from ``(out channels, expansion, downsample)`` steps, each fed by the last."""
+def _chain(stem: int, plan: tuple[tuple[int, int, bool, int], ...]) -> tuple[_Block, ...]:
+    """Blocks from ``(out channels, expansion, downsample, repeats)`` steps.
+
+    Each block is fed by the last; a step's repeats after its first keep the resolution
+    and the channel count (so they are residual).
+    """
     blocks: list[_Block] = []
     channels = stem
-    for out, expand, down in plan:
-        blocks.append((channels, out, expand, down))
-        channels = out
+    for out, expand, down, repeats in plan:
+        for i in range(repeats):
+            blocks.append((channels, out, expand, down and i == 0))
+            channels = out
     return tuple(blocks)
 
 
-_MOBILENET_S = _chain(32, ((8, 1, False), (8, 6, True), (8, 6, True)))
+_MOBILENET_S = _chain(32, ((8, 1, False, 1), (8, 6, True, 1), (8, 6, True, 1)))
 _MOBILENET_M = _chain(
     32,
     (
-        (16, 1, False),
-        (24, 6, False),
-        (32, 6, False),
-        (48, 6, True),
-        (64, 6, False),
-        (96, 6, True),
-        (160, 6, False),
+        (16, 1, False, 1),
+        (24, 6, False, 1),
+        (32, 6, False, 1),
+        (48, 6, True, 1),
+        (64, 6, False, 1),
+        (96, 6, True, 1),
+        (160, 6, False, 1),
     ),
 )
 _MOBILENET_L = _chain(
     32,
     (
-        (16, 1, False),
-        (24, 6, False),
-        (24, 6, False),
-        (32, 6, False),
-        (32, 6, False),
-        (32, 6, False),
-        (64, 6, True),
-        (64, 6, False),
-        (64, 6, False),
-        (64, 6, False),
-        (96, 6, False),
-        (96, 6, False),
-        (96, 6, False),
-        (160, 6, True),
-        (160, 6, False),
-        (160, 6, False),
-        (320, 6, False),
+        (16, 1, False, 1),
+        (24, 6, False, 2),
+        (32, 6, False, 3),
+        (64, 6, True, 4),
+        (96, 6, False, 3),
+        (160, 6, True, 3),
+        (320, 6, False, 1),
     ),
 )
 
@@ -240,8 +238,6 @@ def _mobilenet(blocks: tuple[_Block, ...], head: int, name: str) -> Builder:
 
     return build
 
-
-Builder = Callable[[tuple[int, ...], int], nn.Module]
 
 #: The authors' families by name (each also usable as the shared seed architecture).
 FAMILY_ARCHITECTURES: dict[str, Builder] = {

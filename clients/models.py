@@ -26,7 +26,6 @@ without touching torch's global random state.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +33,7 @@ from torch import nn
 
 from clients.errors import ModelError
 from clients.layout import canonical_layout
-from clients.model_families import FAMILY_ARCHITECTURES
+from clients.model_families import FAMILY_ARCHITECTURES, Builder
 
 __all__ = [
     "MAIN_ARCHITECTURES",
@@ -122,8 +121,6 @@ def _seed_tiny(shape: tuple[int, ...], classes: int) -> nn.Module:
 def _linear(shape: tuple[int, ...], classes: int) -> nn.Module:
     return MLP(_in_features(shape), (), classes)
 
-
-Builder = Callable[[tuple[int, ...], int], nn.Module]
 
 #: Main-model architectures by device class.
 MAIN_ARCHITECTURES: dict[str, Builder] = {
